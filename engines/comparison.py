@@ -1,0 +1,55 @@
+"""Verdicts across engines: loss parity and the speed-up with its confidence interval."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .stats import bootstrap_ratio_ci, summarize
+
+# Relative loss tolerance per optimiser. SGD in float32 agrees to ~1e-6 (measured); Adam
+# divides by sqrt(v) + eps, and TF/Keras and torch place eps differently, so it drifts more.
+PARITY_TOLERANCE = {"sgd": 1e-3, "momentum": 1e-3, "adam": 1e-2}
+
+
+def parity(losses_a: np.ndarray, losses_b: np.ndarray, optimizer: str) -> dict[str, Any]:
+    """Compare two loss curves over the steps both have done."""
+    n = min(len(losses_a), len(losses_b))
+    tol = PARITY_TOLERANCE.get(optimizer, 1e-3)
+    if n == 0:
+        return {"steps_compared": 0, "max_abs_loss_diff": None, "max_rel_loss_diff": None,
+                "tolerance": tol, "within_tolerance": None}
+    a = np.asarray(losses_a[:n], dtype=np.float64)
+    b = np.asarray(losses_b[:n], dtype=np.float64)
+    diff = np.abs(a - b)
+    rel = diff / np.maximum(np.maximum(np.abs(a), np.abs(b)), 1e-12)
+    finite = np.isfinite(rel)
+    max_rel = float(rel[finite].max()) if finite.any() else None
+    return {
+        "steps_compared": int(n),
+        "max_abs_loss_diff": float(diff[finite].max()) if finite.any() else None,
+        "max_rel_loss_diff": max_rel,
+        "tolerance": tol,
+        "within_tolerance": bool(max_rel is not None and max_rel <= tol and finite.all()),
+    }
+
+
+def speedup(times: dict[str, np.ndarray], seed: int = 0) -> dict[str, Any] | None:
+    """Which engine is faster (ratio of steady-state medians, >= 1) with a bootstrap 95 % CI."""
+    if len(times) != 2:
+        return None
+    (na, ta), (nb, tb) = times.items()
+    sa, sb = summarize(ta), summarize(tb)
+    if sa is None or sb is None or sa.median <= 0 or sb.median <= 0:
+        return None
+    if sa.median <= sb.median:
+        fast, slow, tf_, ts = na, nb, ta, tb
+        ratio = sb.median / sa.median
+    else:
+        fast, slow, tf_, ts = nb, na, tb, ta
+        ratio = sa.median / sb.median
+    low, high = bootstrap_ratio_ci(ts, tf_, seed=seed)
+    return {"faster": fast, "slower": slow, "ratio": float(ratio), "ci95": [low, high],
+            "unstable": bool(sa.unstable or sb.unstable),
+            "significant": bool(low > 1.0)}

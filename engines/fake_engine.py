@@ -1,0 +1,91 @@
+"""A seeded fake engine: deterministic losses and simulated step times, for UI tests and demos.
+
+Faults can be injected through RunSettings.faults, e.g. {"tensorflow": "nan@20"}:
+``nan@K`` (NaN loss at step K), ``error@K`` (an exception), ``crash@K`` (the host process
+exits abruptly), ``oom@K`` (a MemoryError), ``unavailable`` (framework missing),
+``slow`` (each step really sleeps 20 ms, so runs last long enough to cancel).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+from scenarios import Scenario
+
+from .base import Engine, EngineFailure, EngineUnavailable, RunSettings
+
+_PROFILE = {  # name: (ms per step, first-step ms, import s, build s, loss offset)
+    "pytorch": (2.0, 40.0, 3.5, 0.2, 0.0),
+    "tensorflow": (3.0, 230.0, 4.7, 0.4, 1e-7),
+}
+
+
+class FakeEngine(Engine):
+    """Imitates one framework with seeded numbers; never imports a framework."""
+
+    simulated = True
+
+    def __init__(self, imitates: str = "pytorch"):
+        self.name = imitates
+        self.profile = _PROFILE.get(imitates, _PROFILE["pytorch"])
+
+    def load(self, settings: RunSettings) -> dict[str, str]:
+        self.settings = settings
+        self.fault = settings.faults.get(self.name, "")
+        if self.fault == "unavailable":
+            raise EngineUnavailable(f"{self.name} is not installed (simulated)")
+        return {f"fake-{self.name}": "1.0", "numpy": np.__version__}
+
+    def build(self, scenario: Scenario, settings: RunSettings) -> None:
+        seed = settings.seed
+        self.rng = np.random.default_rng([seed, 7, len(self.name)])
+        shared = np.random.default_rng([seed, 11])
+        n = settings.steps
+        k = np.arange(n)
+        # Both fakes share one curve (so parity holds) plus a tiny per-engine offset.
+        base = 0.2 + 2.1 * np.exp(-k / max(10.0, n / 4)) + 0.05 * shared.standard_normal(n) ** 2
+        self.losses = base + self.profile[4]
+        ms = self.profile[0] * (1 + 0.05 * np.abs(self.rng.standard_normal(n)))
+        ms[0] = self.profile[1]
+        self.times = ms / 1000.0
+
+    def simulated_phases(self) -> dict[str, float]:
+        """Phase times to report in place of the (near-zero) real ones."""
+        return {"import": self.profile[2], "build": self.profile[3]}
+
+    def _fault_step(self, kind: str) -> int | None:
+        if self.fault.startswith(kind + "@"):
+            return int(self.fault.split("@", 1)[1])
+        return None
+
+    def step(self, index: int) -> float:
+        if self.fault == "slow":
+            time.sleep(0.02)
+        if index == self._fault_step("nan"):
+            return math.nan
+        if index == self._fault_step("error"):
+            raise EngineFailure(f"simulated framework error at step {index}")
+        if index == self._fault_step("oom"):
+            raise MemoryError("simulated allocation of 64 GiB failed")
+        if index == self._fault_step("crash"):
+            os._exit(139)
+        return float(self.losses[index % len(self.losses)])
+
+    def simulated_time(self, index: int) -> float:
+        return float(self.times[index % len(self.times)])
+
+    def outputs(self, index: int = 0) -> Any:
+        return np.linspace(-1, 1, 10, dtype=np.float32)[None, :]
+
+    def config(self) -> dict[str, Any]:
+        return {"mode": self.settings.mode, "device": self.settings.device, "dtype": "float32",
+                "intra_op_threads": self.settings.threads, "inter_op_threads": 1,
+                "onednn": False, "tf32": False, "xla": False, "simulated": True}
+
+    def peak_memory_bytes(self) -> dict[str, int | None]:
+        return {"host_peak_rss": 512 * 2**20 if self.name == "pytorch" else 768 * 2**20}

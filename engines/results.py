@@ -1,0 +1,124 @@
+"""The results JSON (schema 1): build it from a RunState and write it atomically."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .comparison import parity, speedup
+from .state import PHASES, EngineState, RunState
+from .stats import outlier_mask, summarize
+
+SCHEMA = 1
+
+
+def _clean(x: float) -> float | None:
+    return None if x is None or not math.isfinite(x) else x
+
+
+def engine_summary(es: EngineState, batch_size: int) -> dict[str, Any]:
+    """Steady-state figures of one engine."""
+    s = summarize(es.steady_times())
+    final = es.losses[-1] if len(es.losses) else None
+    if s is None:
+        return {"median_step_s": None, "iqr_step_s": None, "samples_per_s": None,
+                "final_loss": _clean(final) if final is not None else None,
+                "steps_done": es.steps_done, "steady_steps": 0, "unstable": None}
+    return {
+        "median_step_s": s.median,
+        "iqr_step_s": s.iqr,
+        "samples_per_s": batch_size / s.median if s.median > 0 else None,
+        "final_loss": _clean(final) if final is not None else None,
+        "steps_done": es.steps_done,
+        "steady_steps": s.n,
+        "unstable": s.unstable,
+    }
+
+
+def engine_result(es: EngineState, batch_size: int) -> dict[str, Any]:
+    """One engine's block of the export."""
+    report = es.report or {}
+    phases = {k: None for k in ("import", "build", "first_step", "warmup")}
+    phases.update(report.get("phases_s", {}))
+    times = np.frombuffer(es.times, dtype=np.float64) if len(es.times) else np.zeros(0)
+    codes = list(es.phase_codes)
+    steady = np.array([PHASES[c] == "steady" for c in codes], dtype=bool)
+    outliers = np.zeros(len(codes), dtype=bool)
+    if steady.any():
+        outliers[steady] = outlier_mask(times[steady])
+    steps = []
+    for i, (loss, t, code) in enumerate(zip(es.losses, es.times, codes)):
+        rec = {"step": i, "phase": PHASES[code], "loss": _clean(loss), "time_s": t}
+        if outliers[i]:
+            rec["outlier"] = True
+        steps.append(rec)
+    return {
+        "status": es.status if es.finished else "cancelled",
+        "error": es.error,
+        "implementation": es.impl,
+        "phases_s": phases,
+        "versions": report.get("versions", {}),
+        "config": report.get("config", {}),
+        "memory": report.get("memory", {}),
+        "steps": steps,
+        "summary": engine_summary(es, batch_size),
+    }
+
+
+def build_results(state: RunState) -> dict[str, Any]:
+    """The whole export document for a run (finished or not)."""
+    with state.lock:
+        settings = state.settings
+        engines = {n: engine_result(es, settings.batch_size) for n, es in state.engines.items()}
+        comparison: dict[str, Any] = {}
+        names = list(state.engines)
+        if len(names) == 2:
+            a, b = (state.engines[n] for n in names)
+            comparison["parity"] = parity(np.array(a.losses), np.array(b.losses),
+                                          state.scenario.train.optimizer)
+            comparison["speedup"] = speedup({n: state.engines[n].steady_times() for n in names},
+                                            seed=settings.seed)
+        comparison.update(state.extra.get("comparison", {}))
+        doc = {
+            "schema": SCHEMA,
+            "scenario": state.scenario.to_dict(),
+            "settings": settings.to_dict(),
+            "environment": state.environment,
+            "engines": engines,
+            "comparison": comparison,
+            "telemetry": {"gpu_status": state.extra.get("gpu_status"),
+                          "samples": list(state.telemetry)},
+            "started": state.started_wall,
+        }
+    return doc
+
+
+def write_json(doc: dict[str, Any], path: str | Path) -> Path:
+    """Write `doc` to `path` atomically: a temporary file in the same folder, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh, indent=1, allow_nan=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def export(state: RunState, path: str | Path) -> Path:
+    """Build and atomically write the results of `state`."""
+    return write_json(build_results(state), path)

@@ -1,0 +1,200 @@
+"""Runs a comparison: one worker thread per engine, each driving its host, taking turns.
+
+The caller (CLI or TUI) owns the threads' lifetime through `Comparison`; records flow into a
+`RunState` that the caller reads at its own pace. Nothing here calls back into a UI.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from typing import Any, Callable
+
+from scenarios import Scenario
+
+from .base import RunSettings
+from .environment import environment
+from .host import Cancelled, HostError, make_host
+from .state import RunState
+from .telemetry import NVML, TelemetrySampler
+
+
+class Turnstile:
+    """Decides which engine may step now.
+
+    alternate: engines take turns of one time slice each, in order, once all are ready;
+    sequential: the first engine runs to the end, then the next;
+    parallel: everyone steps at once (contended, and labelled so).
+    """
+
+    def __init__(self, names: list[str], schedule: str):
+        self.order = list(names)
+        self.schedule = schedule
+        self.cond = threading.Condition()
+        self.ready: set[str] = set()
+        self.ended: set[str] = set()
+        self.holder = self.order[0] if self.order else None
+
+    def _pending(self) -> list[str]:
+        return [n for n in self.order if n not in self.ended]
+
+    def _advance_from(self, name: str) -> None:
+        pending = self._pending()
+        if not pending:
+            self.holder = None
+            return
+        i = self.order.index(name)
+        for k in range(1, len(self.order) + 1):
+            cand = self.order[(i + k) % len(self.order)]
+            if cand in pending:
+                self.holder = cand
+                return
+
+    def mark_ready(self, name: str) -> None:
+        with self.cond:
+            self.ready.add(name)
+            self.cond.notify_all()
+
+    def mark_ended(self, name: str) -> None:
+        with self.cond:
+            self.ended.add(name)
+            if self.holder == name or self.holder in self.ended:
+                self._advance_from(name)
+            self.cond.notify_all()
+
+    def wait_turn(self, name: str, cancel: threading.Event) -> bool:
+        """Block until `name` may step; False if cancelled meanwhile."""
+        with self.cond:
+            while not cancel.is_set():
+                if self.schedule == "parallel":
+                    return True
+                everyone_ready = all(n in self.ready for n in self._pending())
+                if everyone_ready and self.holder == name:
+                    return True
+                self.cond.wait(0.05)
+            return False
+
+    def end_turn(self, name: str) -> None:
+        with self.cond:
+            if self.schedule == "alternate" and self.holder == name:
+                self._advance_from(name)
+            self.cond.notify_all()
+
+
+class Comparison:
+    """One run of a scenario on several engines with shared settings."""
+
+    def __init__(self, scenario: Scenario, settings: RunSettings, engines: dict[str, str],
+                 telemetry: bool = True, telemetry_hz: float = 2.0, first: str | None = None,
+                 nvml: NVML | None = None):
+        settings.validate()
+        self.scenario = scenario
+        self.settings = settings
+        self.state = RunState(scenario, settings, engines)
+        self.cancel_event = threading.Event()
+        order = list(engines)
+        if first in order:
+            order.remove(first)
+            order.insert(0, first)
+        self.turnstile = Turnstile(order, settings.schedule)
+        self.threads: list[threading.Thread] = []
+        self.hosts: dict[str, Any] = {}
+        self.sampler: TelemetrySampler | None = None
+        self.telemetry = telemetry
+        self.telemetry_hz = telemetry_hz
+        self.nvml = nvml
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start one worker thread per engine (and the telemetry sampler); returns at once."""
+        if self.telemetry:
+            nvml = self.nvml if self.nvml is not None else NVML()
+            self.state.extra["gpu_status"] = "ok" if nvml.available else nvml.reason
+            self.state.environment = environment(nvml.gpus())
+            self.sampler = TelemetrySampler(self._pids, self.state.add_telemetry,
+                                            hz=self.telemetry_hz, nvml=nvml)
+            self.sampler.start()
+        else:
+            self.state.environment = environment()
+        for name in self.state.engines:
+            t = threading.Thread(target=self.run_engine, args=(name,), name=f"engine-{name}",
+                                 daemon=True)
+            self.threads.append(t)
+            t.start()
+
+    def _pids(self) -> dict[str, int | None]:
+        with self.state.lock:
+            return {n: es.pid for n, es in self.state.engines.items() if not es.finished}
+
+    def wait(self, timeout: float | None = None, poll: Callable[[], None] | None = None) -> bool:
+        """Join the workers; `poll` is called about every 0.1 s meanwhile. True when all ended."""
+        end = None if timeout is None else time.monotonic() + timeout
+        while any(t.is_alive() for t in self.threads):
+            for t in self.threads:
+                t.join(timeout=0.05)
+            if poll:
+                poll()
+            if end is not None and time.monotonic() > end:
+                break
+        done = not any(t.is_alive() for t in self.threads)
+        if done and self.sampler:
+            self.sampler.stop()
+        return done
+
+    def cancel(self) -> None:
+        """Stop every engine now: child processes are killed; threads stop between steps."""
+        self.cancel_event.set()
+        for host in list(self.hosts.values()):
+            kill = getattr(host, "kill", None)
+            if kill:
+                kill()
+        if self.sampler:
+            self.sampler.stop()
+
+    def run(self, poll: Callable[[], None] | None = None) -> RunState:
+        """Start and wait for the end (used by the headless CLI and tests)."""
+        self.start()
+        self.wait(poll=poll)
+        return self.state
+
+    # -- one engine's worker thread ------------------------------------------------------------
+    def run_engine(self, name: str) -> None:
+        """Drive one engine from import to its last step; every failure becomes a status."""
+        state = self.state
+        impl = state.engines[name].impl
+        host = make_host(impl, self.settings.isolation, self.cancel_event)
+        self.hosts[name] = host
+
+        def on_event(event: tuple) -> None:
+            if event[0] == "records":
+                state.add_records(name, event[1])
+            elif event[0] == "phase":
+                state.set_phase(name, event[1])
+
+        slice_s = self.settings.slice_s if self.settings.schedule == "alternate" else math.inf
+        try:
+            state.set_phase(name, "starting")
+            host.start()
+            state.set_pid(name, host.pid)
+            state.set_report(name, host.prepare(self.scenario, self.settings, on_event))
+            self.turnstile.mark_ready(name)
+            finished = False
+            while not finished:
+                if not self.turnstile.wait_turn(name, self.cancel_event):
+                    raise Cancelled()
+                try:
+                    finished = host.run_slice(self.settings.steps, slice_s, on_event)
+                finally:
+                    self.turnstile.end_turn(name)
+            state.set_report(name, host.report())
+            state.finish(name, "done")
+        except Cancelled:
+            state.finish(name, "cancelled", "cancelled by the user")
+        except HostError as err:
+            state.finish(name, err.status, str(err))
+        except Exception as err:  # noqa: BLE001 - a bug here must not hang the other engine
+            state.finish(name, "failed", f"{type(err).__name__}: {err}")
+        finally:
+            self.turnstile.mark_ended(name)
+            host.close()

@@ -1,0 +1,134 @@
+"""Drives one Engine through its phases and times every step with the same code for all."""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from typing import Any, Callable
+
+from scenarios import Scenario
+
+from .base import Engine, EngineFailure, EngineUnavailable, RunSettings
+
+# A step record on the wire: (step, phase, loss, time_s). Tuples pickle cheaply.
+Record = tuple[int, str, float, float]
+Emit = Callable[[tuple], None]
+
+FLUSH_EVERY_S = 0.1
+
+
+class EngineSession:
+    """Owns one engine inside its host (child process or thread) and runs it step by step."""
+
+    def __init__(self, engine: Engine, scenario: Scenario, settings: RunSettings):
+        self.engine = engine
+        self.scenario = scenario
+        self.settings = settings
+        self.next_step = 0
+        self.phases: dict[str, float] = {}
+        self.versions: dict[str, str] = {}
+
+    def prepare(self, emit: Emit) -> dict[str, Any]:
+        """Import and build, timing each; returns the engine's report (phases, versions, config)."""
+        emit(("phase", "importing"))
+        t0 = time.perf_counter()
+        self.versions = self.engine.load(self.settings)
+        self.phases["import"] = time.perf_counter() - t0
+        emit(("phase", "building"))
+        t0 = time.perf_counter()
+        self.engine.build(self.scenario, self.settings)
+        self.phases["build"] = time.perf_counter() - t0
+        if self.engine.simulated:
+            self.phases.update(self.engine.simulated_phases())  # type: ignore[attr-defined]
+        return self.report()
+
+    def report(self) -> dict[str, Any]:
+        """Versions, phase times, configuration and memory so far."""
+        return {
+            "versions": self.versions,
+            "phases_s": dict(self.phases),
+            "config": self.engine.config(),
+            "memory": self.engine.peak_memory_bytes(),
+        }
+
+    def _phase_of(self, step: int, resumed: bool) -> str:
+        if step == 0:
+            return "first"
+        if step <= self.settings.warmup_steps:
+            return "warmup"
+        return "resume" if resumed else "steady"
+
+    def run(self, max_steps: int, slice_s: float, emit: Emit,
+            should_stop: Callable[[], bool] = lambda: False) -> bool:
+        """Run steps until `slice_s` has passed or `max_steps` are done in total.
+
+        Emits ("records", [...]) at most every FLUSH_EVERY_S. Returns True when all steps
+        are done. Raises EngineFailure on a non-finite loss or a classified framework error.
+        """
+        total = self.settings.steps
+        end = min(total, max_steps)
+        pending: list[Record] = []
+        start = last_flush = time.perf_counter()
+        resumed = self.next_step > 0
+        if self.next_step == 0:
+            emit(("phase", "compiling"))
+        try:
+            while self.next_step < end and not should_stop():
+                i = self.next_step
+                t0 = time.perf_counter()
+                loss = self.engine.step(i)
+                dt = time.perf_counter() - t0
+                if self.engine.simulated:
+                    dt = self.engine.simulated_time(i)
+                phase = self._phase_of(i, resumed)
+                resumed = False
+                if not math.isfinite(loss):
+                    pending.append((i, phase, float(loss), dt))
+                    emit(("records", pending))
+                    pending = []
+                    raise EngineFailure(
+                        f"loss became {'NaN' if loss != loss else 'infinite'} at step {i} "
+                        f"(try a lower learning rate)"
+                    )
+                pending.append((i, phase, float(loss), dt))
+                self.next_step = i + 1
+                if i == 0:
+                    self.phases["first_step"] = dt
+                    emit(("phase", "warm-up" if self.settings.warmup_steps else "running"))
+                elif i <= self.settings.warmup_steps:
+                    self.phases["warmup"] = self.phases.get("warmup", 0.0) + dt
+                    if i == self.settings.warmup_steps:
+                        emit(("phase", "running"))
+                now = time.perf_counter()
+                if now - last_flush >= FLUSH_EVERY_S:
+                    emit(("records", pending))
+                    pending = []
+                    last_flush = now
+                if now - start >= slice_s and self.next_step < end:
+                    break
+        except EngineFailure:
+            raise
+        except Exception as err:  # a framework error inside a step
+            message = self.engine.classify_error(err)
+            if pending:
+                emit(("records", pending))
+                pending = []
+            if message:
+                raise EngineFailure(message) from err
+            raise EngineFailure(f"{type(err).__name__}: {err}") from err
+        if pending:
+            emit(("records", pending))
+        return self.next_step >= total
+
+
+def describe_exception(err: BaseException) -> tuple[str, str]:
+    """(status, message) for an exception raised by an engine: unavailable or failed."""
+    if isinstance(err, EngineUnavailable):
+        return "unavailable", str(err)
+    if isinstance(err, EngineFailure):
+        return "failed", str(err)
+    if isinstance(err, MemoryError):
+        return "failed", "out of memory (host)"
+    tb = traceback.format_exception_only(type(err), err)[-1].strip()
+    return "failed", tb

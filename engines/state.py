@@ -1,0 +1,135 @@
+"""Live state of one comparison run: what each engine has done so far. Thread-safe."""
+
+from __future__ import annotations
+
+import threading
+import time
+from array import array
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from scenarios import Scenario
+
+from .base import ENGINE_LABELS, PHASES, RunSettings
+
+PHASE_CODE = {name: i for i, name in enumerate(PHASES)}
+FINAL_STATUSES = ("done", "failed", "cancelled", "unavailable")
+
+
+@dataclass
+class EngineState:
+    """One engine's progress: status, phase, error, phase times and every step so far."""
+
+    name: str
+    impl: str
+    status: str = "pending"  # pending | running | done | failed | cancelled | unavailable
+    phase: str = "waiting"  # waiting, importing, building, compiling, warm-up, running, ...
+    error: str | None = None
+    pid: int | None = None
+    report: dict[str, Any] = field(default_factory=dict)
+    losses: array = field(default_factory=lambda: array("d"))
+    times: array = field(default_factory=lambda: array("d"))
+    wall: array = field(default_factory=lambda: array("d"))  # seconds since the run started
+    phase_codes: array = field(default_factory=lambda: array("b"))
+    started_at: float | None = None
+    ended_at: float | None = None
+
+    @property
+    def label(self) -> str:
+        """Display name, e.g. 'PyTorch'."""
+        return ENGINE_LABELS.get(self.name, self.name)
+
+    @property
+    def steps_done(self) -> int:
+        return len(self.losses)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    def steady_times(self) -> np.ndarray:
+        """Step times of steady-state steps only (not first, warm-up or resume steps)."""
+        codes = np.frombuffer(self.phase_codes, dtype=np.int8) if len(self.phase_codes) else \
+            np.zeros(0, np.int8)
+        times = np.frombuffer(self.times, dtype=np.float64) if len(self.times) else np.zeros(0)
+        return times[codes == PHASE_CODE["steady"]].copy()
+
+
+class RunState:
+    """Everything a run has produced; workers write, the UI/CLI read under `lock`."""
+
+    def __init__(self, scenario: Scenario, settings: RunSettings, engines: dict[str, str]):
+        self.scenario = scenario
+        self.settings = settings
+        self.lock = threading.Lock()
+        self.engines = {name: EngineState(name, impl) for name, impl in engines.items()}
+        self.t0 = time.perf_counter()
+        self.started_wall = time.time()
+        self.version = 0  # bumped on every change, so readers know when to redraw
+        self.telemetry: list[dict[str, Any]] = []
+        self.environment: dict[str, Any] = {}
+        self.extra: dict[str, Any] = {}
+
+    def _touch(self) -> None:
+        self.version += 1
+
+    def set_phase(self, name: str, phase: str) -> None:
+        with self.lock:
+            es = self.engines[name]
+            es.phase = phase
+            if es.status == "pending":
+                es.status = "running"
+                es.started_at = time.perf_counter() - self.t0
+            self._touch()
+
+    def add_records(self, name: str, records: list[tuple]) -> None:
+        """Append (step, phase, loss, time_s) records; steps arrive in order."""
+        now = time.perf_counter() - self.t0
+        with self.lock:
+            es = self.engines[name]
+            n_new = len(records)
+            # Wall time of each step: spread the batch back from now by its step times.
+            total = sum(r[3] for r in records)
+            t = now - total
+            for _step, phase, loss, dt in records:
+                t += dt
+                es.losses.append(loss)
+                es.times.append(dt)
+                es.wall.append(t)
+                es.phase_codes.append(PHASE_CODE.get(phase, 0))
+            if n_new:
+                self._touch()
+
+    def set_report(self, name: str, report: dict[str, Any]) -> None:
+        with self.lock:
+            self.engines[name].report = report
+            self._touch()
+
+    def set_pid(self, name: str, pid: int | None) -> None:
+        with self.lock:
+            self.engines[name].pid = pid
+
+    def finish(self, name: str, status: str, error: str | None = None) -> None:
+        """Mark an engine as ended with `status` (done, failed, cancelled, unavailable)."""
+        with self.lock:
+            es = self.engines[name]
+            es.status = status
+            es.error = error
+            es.phase = status
+            es.ended_at = time.perf_counter() - self.t0
+            self._touch()
+
+    def add_telemetry(self, sample: dict[str, Any]) -> None:
+        with self.lock:
+            self.telemetry.append(sample)
+            self._touch()
+
+    @property
+    def finished(self) -> bool:
+        return all(es.finished for es in self.engines.values())
+
+    def exit_code(self) -> int:
+        """0 when every engine finished its steps, 1 otherwise."""
+        return 0 if all(es.status == "done" for es in self.engines.values()) else 1

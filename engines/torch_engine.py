@@ -1,0 +1,199 @@
+"""PyTorch engine: nn.Module built from the spec, numpy weights transplanted, NCHW data."""
+
+from __future__ import annotations
+
+import resource
+import sys
+from typing import Any
+
+import numpy as np
+
+from scenarios import Scenario, infer_stack, initial_weights, make_batches
+
+from .base import Engine, EngineFailure, EngineUnavailable, RunSettings
+
+
+def flatten_reorder(kernel: np.ndarray, chw_shape: tuple[int, int, int]) -> np.ndarray:
+    """Reorder a dense kernel's rows from Keras's (h, w, c) flattening to torch's (c, h, w)."""
+    h, w, c = chw_shape
+    units = kernel.shape[1]
+    return kernel.reshape(h, w, c, units).transpose(2, 0, 1, 3).reshape(-1, units)
+
+
+class TorchEngine(Engine):
+    """Runs a scenario with PyTorch, eager or torch.compile, on CPU or CUDA."""
+
+    name = "pytorch"
+
+    def load(self, settings: RunSettings) -> dict[str, str]:
+        try:
+            import torch
+        except ImportError as err:
+            raise EngineUnavailable(
+                f"PyTorch is not installed ({err}); install it with: pip install torch"
+            ) from None
+        self.torch = torch
+        torch.set_num_threads(settings.threads)
+        try:
+            torch.set_num_interop_threads(1)
+        except RuntimeError:  # already set in this process (in-process hosting, second run)
+            pass
+        if settings.device == "cuda":
+            if not torch.cuda.is_available():
+                raise EngineUnavailable("device cuda: PyTorch sees no CUDA GPU "
+                                        f"(torch {torch.__version__}, CUDA build: "
+                                        f"{torch.version.cuda or 'no'})")
+            self.device = torch.device("cuda:0")
+        else:
+            self.device = torch.device("cpu")
+        return {"torch": torch.__version__, "numpy": np.__version__}
+
+    def _build_model(self, scenario: Scenario) -> Any:
+        torch = self.torch
+        nn = torch.nn
+        weights = initial_weights(scenario, self.settings.seed)
+        infos = infer_stack(scenario.layers, scenario.data.input_shape)
+        acts = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
+        modules: list[Any] = []
+        flattened_from: tuple[int, int, int] | None = None
+        for info, arrays in zip(infos, weights):
+            layer = info.layer
+            if layer.type == "dense":
+                kernel, bias = arrays
+                if flattened_from is not None:
+                    kernel = flatten_reorder(kernel, flattened_from)
+                    flattened_from = None
+                mod = nn.Linear(kernel.shape[0], kernel.shape[1])
+                with torch.no_grad():
+                    mod.weight.copy_(torch.from_numpy(np.ascontiguousarray(kernel.T)))
+                    mod.bias.copy_(torch.from_numpy(bias))
+                modules.append(mod)
+            elif layer.type == "conv2d":
+                kernel, bias = arrays
+                pad = layer.kernel_size // 2 if layer.padding == "same" else 0
+                mod = nn.Conv2d(kernel.shape[2], kernel.shape[3], layer.kernel_size,
+                                stride=layer.stride, padding=pad)
+                with torch.no_grad():
+                    mod.weight.copy_(torch.from_numpy(
+                        np.ascontiguousarray(kernel.transpose(3, 2, 0, 1))))
+                    mod.bias.copy_(torch.from_numpy(bias))
+                modules.append(mod)
+            elif layer.type == "maxpool2d":
+                modules.append(nn.MaxPool2d(layer.pool_size))
+            elif layer.type == "flatten":
+                if len(info.input_shape) == 3:
+                    flattened_from = info.input_shape  # type: ignore[assignment]
+                modules.append(nn.Flatten())
+            elif layer.type == "lstm":
+                modules.append(_make_lstm(torch, arrays, layer.return_sequences))
+            if layer.activation in acts:
+                modules.append(acts[layer.activation]())
+        return nn.Sequential(*modules)
+
+    def build(self, scenario: Scenario, settings: RunSettings) -> None:
+        torch = self.torch
+        self.settings = settings
+        self.model = self._build_model(scenario).to(self.device)
+        batches = make_batches(scenario.data, settings.batch_size, settings.seed)
+        x = batches.x
+        if x.ndim == 5:  # images: NHWC -> NCHW, torch's native layout
+            x = x.transpose(0, 1, 4, 2, 3)
+        # Materialise every batch on the device before any timing starts.
+        self.xs = [torch.from_numpy(np.ascontiguousarray(b)).to(self.device) for b in x]
+        self.ys = [torch.from_numpy(b).to(self.device) for b in batches.y]
+        t = scenario.train
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if t.optimizer == "sgd":
+            self.opt = torch.optim.SGD(params, lr=t.learning_rate)
+        elif t.optimizer == "momentum":
+            self.opt = torch.optim.SGD(params, lr=t.learning_rate, momentum=t.momentum)
+        else:
+            self.opt = torch.optim.Adam(params, lr=t.learning_rate, betas=(t.beta1, t.beta2),
+                                        eps=t.epsilon)
+        F = torch.nn.functional
+        self.loss_fn = F.cross_entropy if t.loss == "cross_entropy" else F.mse_loss
+        self.forward = self.model
+        if settings.mode in ("compiled", "xla"):
+            self.forward = torch.compile(self.model)
+        self.train = settings.task == "train"
+        if not self.train:
+            self.model.eval()
+        self.is_cuda = self.device.type == "cuda"
+
+    def step(self, index: int) -> float:
+        torch = self.torch
+        n = len(self.xs)
+        x, y = self.xs[index % n], self.ys[index % n]
+        if self.train:
+            self.opt.zero_grad(set_to_none=True)
+            loss = self.loss_fn(self.forward(x), y)
+            loss.backward()
+            self.opt.step()
+        else:
+            with torch.inference_mode():
+                loss = self.loss_fn(self.forward(x), y)
+        # .item() copies the loss to the host: it synchronises the device as well.
+        value = loss.item()
+        if self.is_cuda:
+            torch.cuda.synchronize()
+        return value
+
+    def outputs(self, index: int = 0) -> Any:
+        with self.torch.inference_mode():
+            return self.model(self.xs[index % len(self.xs)]).float().cpu().numpy()
+
+    def config(self) -> dict[str, Any]:
+        torch = self.torch
+        mode = {"eager": "eager", "compiled": "torch.compile", "xla": "torch.compile"}
+        cfg: dict[str, Any] = {
+            "mode": mode[self.settings.mode],
+            "device": str(self.device),
+            "dtype": self.settings.dtype,
+            "intra_op_threads": torch.get_num_threads(),
+            "inter_op_threads": torch.get_num_interop_threads(),
+            "onednn": bool(torch.backends.mkldnn.is_available()),
+            "tf32": bool(torch.backends.cuda.matmul.allow_tf32) if self.is_cuda else False,
+            "xla": False,
+        }
+        if self.settings.mode == "xla":
+            cfg["note"] = "XLA is TensorFlow-only; PyTorch runs torch.compile"
+        return cfg
+
+    def peak_memory_bytes(self) -> dict[str, int | None]:
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        out: dict[str, int | None] = {"host_peak_rss": rss * (1 if sys.platform == "darwin" else 1024)}
+        if getattr(self, "is_cuda", False):
+            out["device_peak"] = int(self.torch.cuda.max_memory_allocated())
+        return out
+
+    def classify_error(self, err: BaseException) -> str | None:
+        torch = getattr(self, "torch", None)
+        if torch is not None and isinstance(err, torch.OutOfMemoryError):
+            return f"out of memory on {self.device}: {str(err).splitlines()[0]}"
+        return super().classify_error(err)
+
+
+def _make_lstm(torch: Any, arrays: list[np.ndarray], return_sequences: bool) -> Any:
+    nn = torch.nn
+    kernel, recurrent, bias = arrays
+    units = recurrent.shape[0]
+
+    class LSTMLayer(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = nn.LSTM(kernel.shape[0], units, batch_first=True)
+            with torch.no_grad():
+                self.lstm.weight_ih_l0.copy_(torch.from_numpy(np.ascontiguousarray(kernel.T)))
+                self.lstm.weight_hh_l0.copy_(torch.from_numpy(np.ascontiguousarray(recurrent.T)))
+                self.lstm.bias_ih_l0.copy_(torch.from_numpy(bias))
+                self.lstm.bias_hh_l0.zero_()
+            # Keras has one bias; torch trains two whose sum acts as one, which would move it
+            # twice as fast. Freeze the second so both frameworks train the same function.
+            self.lstm.bias_hh_l0.requires_grad_(False)
+
+        def forward(self, x: Any) -> Any:
+            out, _ = self.lstm(x)
+            return out if return_sequences else out[:, -1]
+
+    return LSTMLayer()
+

@@ -1,0 +1,16 @@
+"""Framework-neutral scenarios: specs, TOML loading and validation, synthetic data, weights.
+
+Imports neither TensorFlow, PyTorch nor Textual.
+"""
+
+from .data import Batches, make_batches, make_dataset
+from .loader import discover, find, load_builtins, load_scenario, parse_scenario
+from .shapes import LayerInfo, flops_per_step, infer_stack, total_params
+from .spec import DataSpec, LayerSpec, Scenario, ScenarioError, TrainSpec
+from .weights import initial_weights
+
+__all__ = [
+    "Batches", "DataSpec", "LayerInfo", "LayerSpec", "Scenario", "ScenarioError", "TrainSpec",
+    "discover", "find", "flops_per_step", "infer_stack", "initial_weights", "load_builtins",
+    "load_scenario", "make_batches", "make_dataset", "parse_scenario", "total_params",
+]

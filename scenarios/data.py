@@ -1,0 +1,76 @@
+"""Deterministic synthetic data sets and the batch order both engines consume."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .spec import DataSpec
+
+
+@dataclass(frozen=True)
+class Batches:
+    """One epoch of batches, materialised in numpy (channels last); step s uses batch s % len."""
+
+    x: np.ndarray  # (n_batches, batch, *input_shape) float32
+    y: np.ndarray  # (n_batches, batch) int64 labels, or (n_batches, batch, outputs) float32
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def batch_size(self) -> int:
+        return self.x.shape[1]
+
+
+def _rng(seed: int, stream: int) -> np.random.Generator:
+    # Independent streams for data, weights and batch order, all from one seed.
+    return np.random.default_rng([stream, seed])
+
+
+def _teacher(x: np.ndarray, width: int, rng: np.random.Generator) -> np.ndarray:
+    flat = x.reshape(x.shape[0], -1)
+    hidden = 64
+    w1 = rng.standard_normal((flat.shape[1], hidden)) / np.sqrt(flat.shape[1])
+    w2 = rng.standard_normal((hidden, width)) / np.sqrt(hidden)
+    return np.tanh(flat @ w1) @ w2
+
+
+def make_dataset(spec: DataSpec, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The whole data set (x float32, y) for `spec`; identical for the same seed."""
+    rng = _rng(spec.seed if seed is None else seed, 0)
+    n, shape = spec.samples, spec.input_shape
+    if spec.kind in ("teacher", "regression"):
+        x = rng.standard_normal((n, *shape))
+        out = _teacher(x, spec.target_width, rng)
+        if spec.kind == "teacher":
+            return x.astype(np.float32), out.argmax(axis=1).astype(np.int64)
+        out = (out - out.mean(axis=0)) / (out.std(axis=0) + 1e-8)
+        return x.astype(np.float32), out.astype(np.float32)
+    y = rng.integers(0, spec.classes, size=n)
+    if spec.kind == "images":
+        h, w, c = shape
+        coarse = rng.standard_normal((spec.classes, max(1, h // 8), max(1, w // 8), c))
+        # Smooth class patterns: nearest-neighbour upsampling of a coarse random grid.
+        rows = (np.arange(h) * coarse.shape[1]) // h
+        cols = (np.arange(w) * coarse.shape[2]) // w
+        protos = coarse[:, rows][:, :, cols]
+        x = protos[y] + spec.noise * rng.standard_normal((n, h, w, c))
+    else:  # sequences
+        t_len, feats = shape
+        freqs = rng.uniform(0.5, 3.0, size=spec.classes)
+        phases = rng.uniform(0, 2 * np.pi, size=(spec.classes, feats))
+        t = np.arange(t_len)[None, :, None] / t_len
+        x = np.sin(2 * np.pi * freqs[y][:, None, None] * t + phases[y][:, None, :])
+        x = x + spec.noise * rng.standard_normal((n, t_len, feats))
+    return x.astype(np.float32), y.astype(np.int64)
+
+
+def make_batches(spec: DataSpec, batch_size: int, seed: int | None = None) -> Batches:
+    """One shuffled epoch of full batches (the remainder is dropped)."""
+    x, y = make_dataset(spec, seed)
+    order = _rng(spec.seed if seed is None else seed, 2).permutation(len(x))
+    n_batches = len(x) // batch_size
+    idx = order[: n_batches * batch_size].reshape(n_batches, batch_size)
+    return Batches(np.ascontiguousarray(x[idx]), np.ascontiguousarray(y[idx]))

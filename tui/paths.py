@@ -1,0 +1,22 @@
+"""Platform directories: the user's scenario folder and the saved-runs folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+APP = "fwcompare-tui"
+
+
+def user_scenario_dir() -> Path:
+    """Where users put their own scenario TOML files (FWCOMPARE_SCENARIO_DIR overrides)."""
+    override = os.environ.get("FWCOMPARE_SCENARIO_DIR")
+    return Path(override) if override else Path(platformdirs.user_config_dir(APP)) / "scenarios"
+
+
+def runs_dir() -> Path:
+    """Where finished runs are saved (FWCOMPARE_RUNS_DIR overrides)."""
+    override = os.environ.get("FWCOMPARE_RUNS_DIR")
+    return Path(override) if override else Path(platformdirs.user_data_dir(APP)) / "runs"
