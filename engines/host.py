@@ -221,6 +221,8 @@ class ProcessHost(EngineHost):
             on_event(message)
 
     def _died(self) -> str:
+        if self.cancel.is_set():  # we killed it ourselves
+            raise Cancelled()
         self.proc.join(timeout=1.0)
         return (f"engine process {self.pid} died unexpectedly "
                 f"({describe_exit(self.proc.exitcode)}){self._log_tail()}")

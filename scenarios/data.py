@@ -64,6 +64,9 @@ def make_dataset(spec: DataSpec, seed: int | None = None) -> tuple[np.ndarray, n
         t = np.arange(t_len)[None, :, None] / t_len
         x = np.sin(2 * np.pi * freqs[y][:, None, None] * t + phases[y][:, None, :])
         x = x + spec.noise * rng.standard_normal((n, t_len, feats))
+    # Unit variance whatever the noise level, so the first loss and a sane learning rate do
+    # not depend on it.
+    x = x / (x.std() + 1e-8)
     return x.astype(np.float32), y.astype(np.int64)
 
 

@@ -1,0 +1,155 @@
+"""Engine contract, hosting, scheduling and failure handling, with the seeded fake engine."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import psutil
+import pytest
+
+from engines import Comparison, build_results, export, settings_for
+from engines.runner import Turnstile
+from scenarios import load_builtins
+
+FAKES = {"pytorch": "fake:pytorch", "tensorflow": "fake:tensorflow"}
+
+
+@pytest.fixture(scope="module")
+def mlp():
+    return load_builtins()[0]
+
+
+def run(mlp, isolation="process", steps=40, **kw):
+    settings = settings_for(mlp, steps=steps, threads=1, isolation=isolation, **kw)
+    comp = Comparison(mlp, settings, FAKES, telemetry=False)
+    return comp, comp.run()
+
+
+def child_pids() -> set[int]:
+    return {p.pid for p in psutil.Process().children(recursive=True)}
+
+
+@pytest.mark.parametrize("isolation", ["process", "thread"])
+def test_both_engines_finish_with_every_step_in_order(mlp, isolation):
+    comp, state = run(mlp, isolation)
+    doc = build_results(state)
+    assert state.exit_code() == 0
+    for name, e in doc["engines"].items():
+        assert e["status"] == "done" and e["error"] is None
+        steps = e["steps"]
+        assert [s["step"] for s in steps] == list(range(40))
+        assert steps[0]["phase"] == "first"
+        assert [s["phase"] for s in steps[1:6]] == ["warmup"] * 4 or \
+            {s["phase"] for s in steps[1:5]} == {"warmup"}
+        assert {s["phase"] for s in steps[6:]} <= {"steady", "resume"}
+        assert set(e["phases_s"]) >= {"import", "build", "first_step", "warmup"}
+        assert e["summary"]["steps_done"] == 40
+    par = doc["comparison"]["parity"]
+    assert par["steps_compared"] == 40 and par["within_tolerance"] is True
+    assert doc["comparison"]["speedup"]["faster"] == "pytorch"  # the fake pytorch is 2 ms/step
+
+
+def test_warmup_steps_are_labelled_and_kept_out_of_the_summary(mlp):
+    settings = settings_for(mlp, steps=30, threads=1, warmup_steps=3)
+    comp = Comparison(mlp, settings, FAKES, telemetry=False)
+    state = comp.run()
+    es = state.engines["pytorch"]
+    phases = build_results(state)["engines"]["pytorch"]["steps"]
+    assert [p["phase"] for p in phases[:5]] == ["first", "warmup", "warmup", "warmup", "steady"]
+    assert len(es.steady_times()) == 26
+
+
+@pytest.mark.parametrize("fault,status,words", [
+    ("nan@7", "failed", "NaN at step 7"),
+    ("error@3", "failed", "simulated framework error"),
+    ("oom@4", "failed", "out of memory"),
+    ("crash@5", "failed", "died unexpectedly (exit code 139)"),
+    ("unavailable", "unavailable", "not installed"),
+])
+def test_one_engine_failing_leaves_the_other_running(mlp, tmp_path, fault, status, words):
+    comp, state = run(mlp, faults={"tensorflow": fault})
+    tf, pt = state.engines["tensorflow"], state.engines["pytorch"]
+    assert tf.status == status and words in tf.error
+    assert pt.status == "done" and pt.steps_done == 40
+    assert state.exit_code() == 1
+    # The results so far are still exported, atomically.
+    path = export(state, tmp_path / "r.json")
+    doc = json.loads(path.read_text())
+    assert doc["engines"]["tensorflow"]["status"] == status
+    assert doc["engines"]["tensorflow"]["error"] == tf.error
+    assert len(doc["engines"]["pytorch"]["steps"]) == 40
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temporary file left
+
+
+def test_nan_step_is_recorded_before_the_engine_stops(mlp):
+    _, state = run(mlp, faults={"pytorch": "nan@10"})
+    doc = build_results(state)
+    steps = doc["engines"]["pytorch"]["steps"]
+    assert len(steps) == 11 and steps[-1]["loss"] is None  # NaN exported as null, never as NaN
+
+
+@pytest.mark.parametrize("isolation", ["process", "thread"])
+def test_cancel_stops_both_within_two_seconds_and_leaves_no_process(mlp, isolation):
+    before = child_pids()
+    settings = settings_for(mlp, steps=100000, threads=1, isolation=isolation,
+                            faults={"pytorch": "slow", "tensorflow": "slow"})
+    comp = Comparison(mlp, settings, FAKES, telemetry=False)
+    comp.start()
+    deadline = time.monotonic() + 30
+    while comp.state.engines["pytorch"].steps_done < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert comp.state.engines["pytorch"].steps_done >= 5
+    t0 = time.monotonic()
+    comp.cancel()
+    assert comp.wait(timeout=5.0)
+    elapsed = time.monotonic() - t0
+    assert elapsed < 2.0, f"cancel took {elapsed:.2f} s"
+    assert {es.status for es in comp.state.engines.values()} == {"cancelled"}
+    time.sleep(0.2)
+    assert child_pids() - before == set()
+
+
+def test_alternate_schedule_takes_turns_and_marks_resume_steps(mlp):
+    # Slow fakes really sleep 20 ms a step; with 0.2 s turns each engine resumes several times.
+    settings = settings_for(mlp, steps=40, threads=1, slice_s=0.2,
+                            faults={"pytorch": "slow", "tensorflow": "slow"})
+    comp = Comparison(mlp, settings, FAKES, telemetry=False)
+    state = comp.run()
+    for es in state.engines.values():
+        phases = [p["phase"] for p in build_results(state)["engines"][es.name]["steps"]]
+        assert phases.count("resume") >= 2
+    # Turns do not overlap: each engine's steps form blocks separated in wall time.
+    a, b = state.engines["pytorch"].wall, state.engines["tensorflow"].wall
+    assert a[-1] > b[0] and b[-1] > a[0]
+
+
+def test_turnstile_orders_alternate_and_sequential():
+    cancel = threading.Event()
+    t = Turnstile(["a", "b"], "sequential")
+    t.mark_ready("a")
+    t.mark_ready("b")
+    assert t.wait_turn("a", cancel)
+    t.end_turn("a")
+    assert t.holder == "a"  # sequential: a keeps the turn until it ends
+    t.mark_ended("a")
+    assert t.holder == "b"
+    alt = Turnstile(["a", "b"], "alternate")
+    alt.mark_ready("a")
+    alt.mark_ready("b")
+    alt.end_turn("a")
+    assert alt.holder == "b"
+    alt.end_turn("b")
+    assert alt.holder == "a"
+    cancel.set()
+    assert not alt.wait_turn("b", cancel)
+
+
+def test_settings_are_validated(mlp):
+    with pytest.raises(ValueError, match="mode"):
+        settings_for(mlp, mode="turbo")
+    with pytest.raises(ValueError, match="steps"):
+        settings_for(mlp, steps=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        settings_for(mlp, batch_size=10**6)
