@@ -153,3 +153,30 @@ def test_settings_are_validated(mlp):
         settings_for(mlp, steps=0)
     with pytest.raises(ValueError, match="batch_size"):
         settings_for(mlp, batch_size=10**6)
+
+
+def test_engine_process_killed_from_outside_is_reported_as_such(mlp):
+    # What the kernel's OOM killer does: SIGKILL the engine's process mid-run.
+    import os
+    import signal
+
+    settings = settings_for(mlp, steps=100000, threads=1, schedule="parallel",
+                            faults={"pytorch": "slow", "tensorflow": "slow"})
+    comp = Comparison(mlp, settings, FAKES, telemetry=False)
+    comp.start()
+    deadline = time.monotonic() + 30
+    while comp.state.engines["tensorflow"].steps_done < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(comp.state.engines["tensorflow"].pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while not comp.state.engines["tensorflow"].finished and time.monotonic() < deadline:
+        time.sleep(0.05)
+    tf = comp.state.engines["tensorflow"]
+    assert tf.status == "failed" and "SIGKILL" in tf.error and "out-of-memory" in tf.error
+    # The other engine is still training.
+    n = comp.state.engines["pytorch"].steps_done
+    time.sleep(0.5)
+    assert comp.state.engines["pytorch"].steps_done > n
+    assert comp.state.engines["pytorch"].status == "running"
+    comp.cancel()
+    assert comp.wait(timeout=5)
