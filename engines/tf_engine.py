@@ -45,8 +45,8 @@ class TFEngine(Engine):
             self.device_name = "/GPU:0"
         else:
             self.device_name = "/CPU:0"
-        return {"tensorflow": tf.__version__, "keras": keras.__version__,
-                "numpy": np.__version__}
+        return {"tensorflow": str(tf.__version__), "keras": str(keras.__version__),
+                "numpy": str(np.__version__)}
 
     def _build_model(self, scenario: Scenario) -> Any:
         keras = self.keras

@@ -46,7 +46,8 @@ class TorchEngine(Engine):
             self.device = torch.device("cuda:0")
         else:
             self.device = torch.device("cpu")
-        return {"torch": torch.__version__, "numpy": np.__version__}
+        # Plain strings: a TorchVersion object would import torch in the UI process on unpickling.
+        return {"torch": str(torch.__version__), "numpy": str(np.__version__)}
 
     def _build_model(self, scenario: Scenario) -> Any:
         torch = self.torch

@@ -1,0 +1,278 @@
+"""Benchmark of the terminal UI (not a test): prints what the issue asks to measure.
+
+    .venv/bin/python benchmarks/bench_tui.py            # fake engines (seconds)
+    .venv/bin/python benchmarks/bench_tui.py --real     # also with PyTorch and TensorFlow
+
+1. launch to first frame: `python -m tui` in a pseudo-terminal, until the picker is drawn;
+2. key latency while both engines train: a key press in the pseudo-terminal until the screen
+   bytes that answer it arrive (the loss chart's title switching linear <-> log);
+3. redraw cost of one dashboard frame with 1e3 and 1e6 recorded steps per engine;
+4. with --real: the UI's cost on step times (same run headless with --no-tui vs in the app).
+
+Targets on the reference 2-core machine: first frame < 1 s, keys < 100 ms, redraw flat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import select
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+CLI = [sys.executable, "-m", "tui"]
+
+
+class Terminal:
+    """The app in a pseudo-terminal; a thread drains its output."""
+
+    def __init__(self, args: list[str], size=(120, 40)):
+        import fcntl
+        import struct
+        import termios
+
+        master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
+        env = {**os.environ, "TERM": "xterm-256color"}
+        self.t0 = time.perf_counter()
+        self.proc = subprocess.Popen([*CLI, *args], stdin=slave, stdout=slave, stderr=slave,
+                                     cwd=ROOT, env=env, start_new_session=True)
+        os.close(slave)
+        self.master = master
+        self.out = bytearray()
+        self.lock = threading.Lock()
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                if select.select([self.master], [], [], 0.01)[0]:
+                    data = os.read(self.master, 1 << 16)
+                    if not data:
+                        return
+                    with self.lock:
+                        self.out += data
+            except OSError:
+                return
+
+    def mark(self) -> int:
+        with self.lock:
+            return len(self.out)
+
+    def wait_text(self, text: str, since: int = 0, timeout: float = 30.0) -> float:
+        """Seconds until `text` appears in the output after offset `since`."""
+        needle = text.encode()
+        t0 = time.perf_counter()
+        while True:
+            with self.lock:
+                if self.out.find(needle, since) >= 0:
+                    return time.perf_counter() - t0
+            if time.perf_counter() - t0 > timeout:
+                raise TimeoutError(text)
+            time.sleep(0.001)
+
+    def press(self, key: str) -> None:
+        os.write(self.master, key.encode())
+
+    def quit(self) -> float:
+        t0 = time.perf_counter()
+        self.press("q")
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        os.close(self.master)
+        return time.perf_counter() - t0
+
+
+def first_frame(runs: int) -> list[float]:
+    """Launch-to-first-frame, real engines configured (they are not imported before a run)."""
+    times = []
+    for _ in range(runs):
+        term = Terminal([])
+        term.wait_text("Scenarios", timeout=30)
+        times.append(time.perf_counter() - term.t0)
+        term.quit()
+    return times
+
+
+def key_latency(args: list[str], presses: int, label: str) -> tuple[list[float], float]:
+    """Latency of 'l' (loss chart linear <-> log) while both engines train; and quit time."""
+    term = Terminal(args)
+    term.wait_text("running", timeout=120)
+    time.sleep(1.0)  # both engines are in their steady loop
+    lat = []
+    scale = "linear"
+    for _ in range(presses):
+        scale = "log" if scale == "linear" else "linear"
+        since = term.mark()
+        t0 = time.perf_counter()
+        term.press("l")
+        term.wait_text(f"Loss · {scale} ·", since=since, timeout=5)
+        lat.append(time.perf_counter() - t0)
+        time.sleep(0.15)
+    quit_s = term.quit()
+    return lat, quit_s
+
+
+async def redraw_cost(steps: int, frames: int = 30, new_per_frame: int = 200) -> dict:
+    """One dashboard frame (pull + widget updates + full screen render) with `steps` recorded
+    per engine, while each frame brings `new_per_frame` new steps per engine."""
+    import numpy as np
+
+    from engines.base import settings_for
+    from engines.state import RunState
+    from scenarios import discover
+    from tui.app import FwCompareApp
+    from tui.screens.dashboard import DashboardScreen
+    from tui.testing import FAKE_ENGINES
+
+    scenarios, _ = discover([], None)
+    scenario = next(s for s in scenarios if s.name == "mlp")
+    total = steps + frames * new_per_frame + 1
+    settings = settings_for(scenario, steps=total, threads=1, isolation="thread")
+    state = RunState(scenario, settings, FAKE_ENGINES)
+    rng = np.random.default_rng(0)
+
+    def records(start: int, n: int, ms: float):
+        t = (ms + 0.1 * rng.random(n)) / 1e3
+        loss = 2.0 / (1 + np.arange(start, start + n) / 1e4)
+        return [(start + i, "first" if start + i == 0 else "steady", float(loss[i]),
+                 float(t[i])) for i in range(n)]
+
+    for name, ms in (("pytorch", 2.0), ("tensorflow", 3.0)):
+        state.set_phase(name, "running")
+        for s in range(0, steps, 100_000):
+            state.add_records(name, records(s, min(100_000, steps - s), ms))
+
+    class Recorded:
+        """A stand-in for Comparison that serves the pre-filled state."""
+
+        def __init__(self, *a, **k):
+            self.state = state
+
+        def start(self):
+            pass
+
+        def cancel(self):
+            pass
+
+        def wait(self, timeout=None, poll=None):
+            return True
+
+    app = FwCompareApp(scenarios, [], dict(FAKE_ENGINES), telemetry=False,
+                       comparison_factory=Recorded)
+    out = {}
+    async with app.run_test(size=(120, 40)) as pilot:
+        t0 = time.perf_counter()
+        app.start_run(scenario, settings, dict(FAKE_ENGINES))
+        await pilot.pause(0.2)
+        dash = app.screen
+        assert isinstance(dash, DashboardScreen)
+        out["first_frame_with_history_ms"] = (time.perf_counter() - t0) * 1e3
+        pull, charts, render = [], [], []
+        done = steps
+        for _ in range(frames):
+            for name, ms in (("pytorch", 2.0), ("tensorflow", 3.0)):
+                state.add_records(name, records(done, new_per_frame, ms))
+            done += new_per_frame
+            t1 = time.perf_counter()
+            dash.refresh_from_run()  # pull the new records, update every widget's view
+            t2 = time.perf_counter()
+            for chart in dash.query("BrailleChart"):  # rebuild both charts' plots
+                chart.render_line(0)
+            t3 = time.perf_counter()
+            for widget in dash.query("*"):  # then repaint the whole screen from scratch
+                widget.refresh()
+            app.screen._compositor.render_update(full=True)
+            t4 = time.perf_counter()
+            pull.append((t2 - t1) * 1e3)
+            charts.append((t3 - t2) * 1e3)
+            render.append((t4 - t3) * 1e3)
+            await pilot.pause(0.01)
+        out["pull_and_update_ms"] = statistics.median(pull)
+        out["charts_ms"] = statistics.median(charts)
+        out["render_ms"] = statistics.median(render)
+        out["frame_ms"] = statistics.median(p + c + r for p, c, r in zip(pull, charts, render))
+        for name in ("pytorch", "tensorflow"):
+            state.finish(name, "cancelled", "benchmark over")
+    return out
+
+
+def ui_cost_on_steps(steps: int) -> dict:
+    """Median step times of the same run headless (--no-tui) and inside the app."""
+    res = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, extra in (("no-tui", ["--no-tui"]),
+                             ("app", ["--snapshot", f"{tmp}/s.svg"])):
+            path = f"{tmp}/{label}.json"
+            subprocess.run([*CLI, "--scenario", "mlp", "--steps", str(steps), *extra,
+                            "--export", path], cwd=ROOT, check=True, capture_output=True)
+            doc = json.loads(Path(path).read_text())
+            res[label] = {n: e["summary"]["median_step_s"] * 1e3
+                          for n, e in doc["engines"].items()}
+    return res
+
+
+def fmt(xs: list[float], unit="ms", scale=1e3) -> str:
+    xs = sorted(x * scale for x in xs)
+    p95 = xs[min(len(xs) - 1, int(0.95 * len(xs)))]
+    return (f"median {statistics.median(xs):.1f} {unit}, p95 {p95:.1f} {unit}, "
+            f"max {xs[-1]:.1f} {unit} (n={len(xs)})")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--real", action="store_true", help="also measure with real frameworks")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--presses", type=int, default=20)
+    a = ap.parse_args()
+    print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
+
+    ff = first_frame(a.runs)
+    print(f"launch to first frame (picker drawn, pty): {fmt(ff, 's', 1)}")
+
+    lat, quit_s = key_latency(["--fake", "--fault", "pytorch=slow", "--fault",
+                               "tensorflow=slow", "--scenario", "mlp", "--steps", "100000"],
+                              a.presses, "fake")
+    print(f"key latency, both fake engines stepping ('slow' fault, child processes): "
+          f"{fmt(lat)}")
+    print(f"quit mid-run to shell (fake): {quit_s * 1e3:.0f} ms")
+    if a.real:
+        lat, quit_s = key_latency(["--scenario", "mlp", "--steps", "20000", "--schedule",
+                                   "parallel", "--threads", "1"], a.presses, "real")
+        print(f"key latency, PyTorch and TensorFlow training at once (parallel, 1 thread "
+              f"each): {fmt(lat)}")
+        lat, quit_s = key_latency(["--scenario", "mlp", "--steps", "20000"], a.presses,
+                                  "real")
+        print(f"key latency, PyTorch and TensorFlow taking turns (default): {fmt(lat)}")
+        print(f"quit mid-run to shell (real): {quit_s * 1e3:.0f} ms")
+
+    for steps in (1_000, 1_000_000):
+        r = asyncio.run(redraw_cost(steps))
+        print(f"redraw at {steps:>9,} recorded steps/engine: frame {r['frame_ms']:.2f} ms "
+              f"(pull+update {r['pull_and_update_ms']:.2f} ms, both charts "
+              f"{r['charts_ms']:.2f} ms, full-screen repaint {r['render_ms']:.2f} ms); "
+              f"opening the dashboard on that history {r['first_frame_with_history_ms']:.0f} ms")
+
+    if a.real:
+        r = ui_cost_on_steps(300)
+        for name in r["no-tui"]:
+            print(f"UI cost on {name} median step (mlp, 300 steps): --no-tui "
+                  f"{r['no-tui'][name]:.3f} ms, in the app {r['app'][name]:.3f} ms "
+                  f"({(r['app'][name] / r['no-tui'][name] - 1) * 100:+.1f}%)")
+
+
+if __name__ == "__main__":
+    main()

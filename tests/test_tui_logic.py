@@ -1,0 +1,340 @@
+"""Logic behind the widgets, tested without an app: downsampling, braille plots, live figures,
+formatting, the settings draft, and the text each widget renders."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from engines.base import settings_for
+from engines.comparison import parity
+from engines.downsample import MinMaxDownsampler
+from engines.state import RunState
+from engines.stats import summarize
+from scenarios import discover
+from tui.braille import BOTH, NONE, plot_rows, y_scale
+from tui.formatting import eta_seconds, fmt_bytes, fmt_count, fmt_duration, fmt_eta, \
+    fmt_flops, fmt_value, progress_bar
+from tui.live_model import DashboardModel, final_figures
+from tui.live_stats import ParityTracker, StepTimeStats
+from tui.settings_draft import SettingsDraft
+from tui.testing import GPU_SAMPLE
+from tui.widgets.engine_column import render_view
+from tui.widgets.hardware_panel import render_hardware
+from tui.widgets.parity_meter import meter_position, render_parity
+from tui.widgets.speedup_line import render_speedup
+
+SCENARIOS = {s.name: s for s in discover([], None)[0]}
+ENGINES = {"pytorch": "fake:pytorch", "tensorflow": "fake:tensorflow"}
+
+
+# -- downsampling -------------------------------------------------------------------------------
+
+def brute_columns(y, width, x_max):
+    """Reference: min/max of the points whose x rounds to each column."""
+    x = np.arange(1, len(y) + 1, dtype=float)
+    cols = np.rint(x * (width - 1) / x_max).astype(int)
+    lo = np.full(width, np.nan)
+    hi = np.full(width, np.nan)
+    for c, v in zip(cols, y):
+        lo[c] = np.fmin(lo[c], v)
+        hi[c] = np.fmax(hi[c], v)
+    return lo, hi
+
+
+@pytest.mark.parametrize("n", [1, 7, 100, 5_000, 100_003])
+def test_downsampler_keeps_every_extreme(n):
+    rng = np.random.default_rng(n)
+    y = rng.standard_normal(n)
+    d = MinMaxDownsampler(capacity=64)
+    for chunk in np.array_split(y, 13):  # arrives in uneven batches
+        d.extend(chunk)
+    assert d.count == n
+    assert d.n <= 64
+    assert d.y_range() == (y.min(), y.max())
+    x0, x1, lo, hi = d.buckets()
+    assert lo.min() == y.min() and hi.max() == y.max()
+    assert x0[0] == 0 and x1[-1] == n - 1
+
+
+def test_downsampler_memory_is_bounded():
+    d = MinMaxDownsampler(capacity=128)
+    for _ in range(100):
+        d.extend(np.arange(10_000, dtype=float))
+    assert d.count == 1_000_000
+    assert d.n < 128
+    assert d.per_bucket >= 1_000_000 // 128
+    assert all(len(a) <= 129 for a in d.buckets())
+
+
+def test_columns_match_a_brute_force_reduction_when_points_fit():
+    y = np.sin(np.arange(300) / 20.0)
+    d = MinMaxDownsampler()
+    d.extend(y, np.arange(1, 301, dtype=float))
+    cols = d.columns(60, 0.0, 300.0)
+    lo, hi = brute_columns(y, 60, 300.0)
+    np.testing.assert_array_equal(np.isnan(cols.lo), np.isnan(lo))
+    np.testing.assert_allclose(cols.lo[~np.isnan(lo)], lo[~np.isnan(lo)])
+    np.testing.assert_allclose(cols.hi[~np.isnan(hi)], hi[~np.isnan(hi)])
+
+
+def test_nan_values_are_counted_but_not_drawn():
+    d = MinMaxDownsampler(capacity=4)
+    d.extend([1.0, float("nan"), 3.0, float("inf"), 2.0])
+    assert d.count == 5
+    assert d.y_range() == (1.0, 3.0)
+
+
+def test_downsampler_rejects_odd_capacity():
+    with pytest.raises(ValueError):
+        MinMaxDownsampler(capacity=3)
+
+
+# -- braille ------------------------------------------------------------------------------------
+
+def test_two_identical_curves_are_drawn_as_both_and_different_ones_apart():
+    y = np.linspace(1, 0, 50)
+    same_a, same_b, apart = (MinMaxDownsampler() for _ in range(3))
+    same_a.extend(y)
+    same_b.extend(y)
+    apart.extend(y + 10)
+    scale = y_scale([same_a.y_range()], log=False)
+    rows = plot_rows([same_a.columns(40, 0, 49), same_b.columns(40, 0, 49)], 20, 5, scale)
+    owners = {o for row in rows for _, o in row}
+    assert owners == {NONE, BOTH}
+    scale = y_scale([same_a.y_range(), apart.y_range()], log=False)
+    rows = plot_rows([same_a.columns(40, 0, 49), apart.columns(40, 0, 49)], 20, 5, scale)
+    owners = {o for row in rows for _, o in row}
+    assert {0, 1} <= owners and BOTH not in owners
+
+
+def test_plot_rows_have_the_requested_size_and_join_steep_lines():
+    d = MinMaxDownsampler()
+    d.extend([0.0, 1.0, 0.0, 1.0])
+    scale = y_scale([d.y_range()], log=False)
+    rows = plot_rows([d.columns(8, 0, 3)], 4, 3, scale)
+    assert len(rows) == 3
+    assert all(sum(len(t) for t, _ in row) == 4 for row in rows)
+    # A vertical jump fills the dots between: no empty row in the middle of the plot.
+    middle = "".join(t for t, _ in rows[1])
+    assert middle.strip() != ""
+
+
+def test_log_scale_needs_positive_values():
+    assert y_scale([(0.1, 10.0)], log=True).log
+    assert not y_scale([(-1.0, 10.0)], log=True).log
+    assert y_scale([], log=False) is None
+
+
+# -- live figures -------------------------------------------------------------------------------
+
+def test_step_time_stats_are_exact_then_close_from_the_histogram():
+    rng = np.random.default_rng(1)
+    t = rng.lognormal(-6, 0.2, 50_000)
+    stats = StepTimeStats()
+    stats.add(t[:1000])
+    exact = summarize(t[:1000])
+    assert stats.exact and stats.summary() == exact
+    for chunk in np.array_split(t[1000:], 10):
+        stats.add(chunk)
+    assert not stats.exact
+    live, ref = stats.summary(), summarize(t)
+    assert live.n == ref.n
+    for a, b in ((live.median, ref.median), (live.q1, ref.q1), (live.q3, ref.q3)):
+        assert abs(a - b) / b < 1e-3
+
+
+def test_parity_tracker_agrees_with_the_export_rule():
+    rng = np.random.default_rng(2)
+    a = 2 + rng.random(500)
+    b = a * (1 + rng.normal(0, 1e-6, 500))
+    tracker = ParityTracker(1e-3)
+    for s in range(0, 500, 37):
+        tracker.add(a[s:s + 37], b[s:s + 37])
+    ref = parity(a, b, "sgd")
+    assert tracker.compared == ref["steps_compared"]
+    assert tracker.max_rel == pytest.approx(ref["max_rel_loss_diff"])
+    assert tracker.max_abs == pytest.approx(ref["max_abs_loss_diff"])
+    assert tracker.within_tolerance is ref["within_tolerance"] is True
+    tracker.add([1.0], [float("nan")])
+    assert tracker.within_tolerance is False and tracker.nonfinite
+
+
+def fill_state(steps: int, *, fail_tf_at: int | None = None) -> RunState:
+    """A RunState fed as the engines would: batches of (step, phase, loss, time) records."""
+    scenario = SCENARIOS["mlp"]
+    settings = settings_for(scenario, steps=steps, threads=1)
+    state = RunState(scenario, settings, ENGINES)
+    for name, ms in (("pytorch", 2.0), ("tensorflow", 3.0)):
+        state.set_phase(name, "running")
+        recs = []
+        for i in range(steps):
+            phase = "first" if i == 0 else "warmup" if i <= 5 else "steady"
+            loss = 1.0 / (1 + i) + (1e-7 if name == "tensorflow" else 0.0)
+            if name == "tensorflow" and fail_tf_at is not None and i == fail_tf_at:
+                recs.append((i, phase, math.nan, ms / 1e3))
+                break
+            recs.append((i, phase, loss, (ms + 0.01 * (i % 7)) / 1e3))
+        state.add_records(name, recs)
+        if name == "tensorflow" and fail_tf_at is not None:
+            state.finish(name, "failed", f"loss became NaN at step {fail_tf_at}")
+        else:
+            state.finish(name, "done")
+    return state
+
+
+def test_dashboard_model_pulls_only_new_records_and_matches_the_final_figures():
+    state = fill_state(400)
+    model = DashboardModel(state.scenario, state.settings, list(ENGINES), telemetry=False)
+    assert model.update(state)
+    assert not model.update(state)  # nothing new: no redraw
+    view = model.engine_view("pytorch")
+    assert view.steps_done == 400 and view.status == "done"
+    ref = summarize(state.engines["pytorch"].steady_times())
+    assert view.median_s == pytest.approx(ref.median)
+    live_speedup = model.speedup_view()
+    model.apply_final(final_figures(state))
+    final = model.speedup_view()
+    assert final.final and final.ci95 is not None
+    assert final.faster == live_speedup.faster == "PyTorch"
+    assert final.ratio == pytest.approx(live_speedup.ratio)
+    assert model.parity_view().within is True
+
+
+def test_a_failed_engine_reads_failed_with_its_error():
+    state = fill_state(100, fail_tf_at=30)
+    model = DashboardModel(state.scenario, state.settings, list(ENGINES), telemetry=False)
+    model.update(state)
+    view = model.engine_view("tensorflow")
+    assert view.status == "failed" and view.steps_done == 31
+    text = render_view(view, 40).plain
+    assert "failed" in text and "NaN at step 30" in text
+    par = model.parity_view()
+    assert par.nonfinite and par.within is False
+    assert "non-finite" in render_parity(par, 100).plain
+    sp = model.speedup_view()
+    assert "TensorFlow stopped early" in render_speedup(sp).plain
+    assert "parity failed" not in render_speedup(sp).plain  # a NaN is not different work
+
+
+@pytest.mark.parametrize("steps", [1_000, 1_000_000])
+def test_redraw_work_does_not_grow_with_steps(steps):
+    """After ingestion, a frame touches bounded summaries only: same sizes at 1e3 and 1e6."""
+    scenario = SCENARIOS["mlp"]
+    settings = settings_for(scenario, steps=steps, threads=1)
+    state = RunState(scenario, settings, ENGINES)
+    rng = np.random.default_rng(0)
+    for name in ENGINES:
+        times = 0.002 + 1e-4 * rng.random(steps)
+        losses = 1 / (1 + np.arange(steps))
+        recs = [(i, "steady", float(losses[i]), float(times[i])) for i in range(0, steps, 1)]
+        state.add_records(name, recs)
+    model = DashboardModel(scenario, settings, list(ENGINES), telemetry=False)
+    model.update(state)
+    for track in model.tracks.values():
+        for sampler in (track.loss_by_step, track.time_by_step, track.loss_by_wall):
+            assert sampler.n <= sampler.capacity
+            assert sum(len(a) for a in sampler.buckets()) <= 4 * (sampler.capacity + 1)
+        assert track.stats.exact == (steps <= StepTimeStats.EXACT_LIMIT)
+
+
+# -- text ----------------------------------------------------------------------------------------
+
+def test_formatting():
+    assert fmt_duration(0.00208) == "2.08 ms"
+    assert fmt_duration(9.4e-5) == "94 µs"
+    assert fmt_duration(4.7) == "4.7 s"
+    assert fmt_duration(125) == "2m05s"
+    assert fmt_duration(None) == "—"
+    assert fmt_eta(3.21) == "3.2 s" and fmt_eta(None) == "—"
+    assert fmt_bytes(512 * 2**20) == "512 MiB" and fmt_bytes(None) == "—"
+    assert fmt_count(61_700) == "61.7k" and fmt_count(950) == "950"
+    assert fmt_flops(1.56e8) == "156 MFLOP"
+    assert fmt_value(float("nan")) == "NaN" and fmt_value(0.27583) == "0.2758"
+    assert fmt_value(4e-7) == "4.00e-07"
+
+
+def test_progress_bar_is_exactly_as_wide_as_asked():
+    for done in (0, 1, 33, 99, 100):
+        assert len(progress_bar(done, 100, 17)) == 17
+    assert progress_bar(100, 100, 5) == "█████"
+    assert progress_bar(0, 100, 5) == "     "
+
+
+def test_eta_uses_recorded_times_only():
+    assert eta_seconds(0, 100, None, None) is None
+    assert eta_seconds(11, 111, 1.0, 2.0) == pytest.approx(10.0)
+    assert eta_seconds(100, 100, 1.0, 2.0) == 0.0
+
+
+def test_parity_meter_marks_the_tolerance():
+    filled, mark = meter_position(1e-7, 1e-3, 40)
+    assert 0 < filled < mark < 40
+    filled_bad, _ = meter_position(1e-2, 1e-3, 40)
+    assert filled_bad > mark
+
+
+def test_hardware_panel_text():
+    from tui.live_model import HardwareView
+
+    labels = {"pytorch": "PyTorch", "tensorflow": "TensorFlow"}
+    text = render_hardware(HardwareView(True, "ok", GPU_SAMPLE, labels)).plain
+    assert "GPU0 87%" in text and "212 W" in text and "64°C" in text
+    assert "PyTorch 99% 820 MiB" in text and "PyTorch 3 GiB" in text
+    no_gpu = {**GPU_SAMPLE, "gpus": []}
+    text = render_hardware(HardwareView(True, "no NVIDIA GPU (driver not found)", no_gpu,
+                                        labels)).plain
+    assert text.count("\n") == 1 and "no NVIDIA GPU (driver not found)" in text
+    assert "CPU 52%" in text
+    broken = {**GPU_SAMPLE, "gpus": [{"index": 0, "util_pct": None, "mem_used": None,
+                                      "mem_total": None, "power_w": None, "temp_c": None,
+                                      "engine_mem": {}}]}
+    text = render_hardware(HardwareView(True, "ok", broken, labels)).plain
+    assert "GPU0 —" in text  # a failed NVML query reads N/A, it never raises
+    assert "telemetry off" in render_hardware(HardwareView(False, None, None, labels)).plain
+
+
+# -- settings draft ------------------------------------------------------------------------------
+
+def test_settings_draft_keeps_user_choices_across_scenarios():
+    draft = SettingsDraft(ENGINES, {"mode": "compiled"}, {"isolation": "thread", "faults": {}},
+                          cpu_count=4)
+    mlp, cnn = SCENARIOS["mlp"], SCENARIOS["cnn"]
+    assert draft.value("steps", mlp) == 300 and draft.value("steps", cnn) == 200
+    draft.type_digit("steps", "5")
+    draft.type_digit("steps", "0")
+    assert draft.display("steps", mlp) == "50▏"
+    draft.commit()
+    assert draft.resolve(cnn)[0].steps == 50
+    assert draft.resolve(mlp)[0].mode == "compiled"
+    draft.change("batch_size", 1, mlp)
+    assert draft.value("batch_size", mlp) == 256
+    draft.change("steps", -1, mlp)
+    assert draft.value("steps", mlp) == 20
+    draft.change("threads", 100, mlp)
+    assert draft.value("threads", mlp) == 8  # at most twice the cores
+    draft.change("engines", 1, mlp)
+    assert draft.selected_engines() == {"pytorch": "fake:pytorch"}
+    draft.reset("engines")
+    assert draft.selected_engines() == ENGINES
+
+
+def test_settings_draft_reports_what_does_not_fit():
+    draft = SettingsDraft(ENGINES, {"batch_size": 10_000})
+    settings, error = draft.resolve(SCENARIOS["mlp"])
+    assert settings is None and "exceeds" in error
+    draft.backspace("batch_size")  # 1000: fits 4096 samples
+    assert draft.resolve(SCENARIOS["mlp"])[0].batch_size == 1000
+
+
+def test_pure_modules_import_no_textual_and_no_framework():
+    code = ("import sys; import engines.downsample, tui.formatting, tui.live_stats, "
+            "tui.live_model, tui.braille, tui.settings_draft; "
+            "bad = [m for m in ('textual', 'torch', 'tensorflow') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr

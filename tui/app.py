@@ -1,0 +1,189 @@
+"""FwCompareApp: the scenario picker, the live dashboard, and the headless snapshot mode."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from engines import Comparison
+from engines.base import RunSettings
+from scenarios import Scenario, ScenarioError
+
+from .screens.dashboard import KEY_HELP as DASHBOARD_KEYS
+from .screens.dashboard import DashboardScreen
+from .screens.keys import KeysScreen
+from .screens.picker import KEY_HELP as PICKER_KEYS
+from .screens.picker import PickerScreen
+from .settings_draft import SettingsDraft
+
+ComparisonFactory = Callable[..., Any]
+
+
+def ensure_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker with the real stderr.
+
+    While the app runs, Textual replaces sys.stderr with an object whose fileno() is -1, and
+    the tracker (started on the first spawn of an engine process) would fail with "bad
+    value(s) in fds_to_keep". Starting it here, with the real stream put back for the call,
+    avoids that; later spawns reuse it.
+    """
+    from multiprocessing import resource_tracker
+
+    saved = sys.stderr
+    real = sys.__stderr__
+    devnull = None
+    if real is None or real.fileno() < 0:  # pragma: no cover - no stderr at all
+        devnull = real = open(os.devnull, "w")  # noqa: SIM115
+    try:
+        sys.stderr = real
+        resource_tracker.ensure_running()
+    finally:
+        sys.stderr = saved
+        if devnull is not None:
+            devnull.close()
+
+
+SNAPSHOT_SETTLE_S = 0.3  # after the final figures are drawn, before the screenshot
+
+
+class FwCompareApp(App[int]):
+    """TensorFlow or PyTorch for this model, on this machine: pick, run, watch, export."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "fwcompare-tui"
+    BINDINGS = [
+        Binding("question_mark", "show_keys", "keys", key_display="?"),
+        Binding("q", "quit", "quit"),
+        Binding("ctrl+c", "quit", "quit", show=False, priority=True),
+    ]
+
+    def __init__(self, scenarios: list[Scenario], problems: Iterable[ScenarioError] = (),
+                 engines: dict[str, str] | None = None, *,
+                 overrides: dict[str, Any] | None = None, fixed: dict[str, Any] | None = None,
+                 telemetry: bool = True,
+                 autorun: tuple[Scenario, RunSettings] | None = None,
+                 snapshot_path: str | Path | None = None,
+                 export_path: str | Path | None = None,
+                 comparison_factory: ComparisonFactory | None = None,
+                 user_dir: Path | None = None) -> None:
+        super().__init__()
+        self.scenarios = list(scenarios)
+        self.problems = list(problems)
+        self.engines = dict(engines or {"pytorch": "pytorch", "tensorflow": "tensorflow"})
+        self.draft = SettingsDraft(self.engines, overrides, fixed)
+        self.telemetry = telemetry
+        self.autorun = autorun
+        self.snapshot_path = Path(snapshot_path) if snapshot_path else None
+        self.auto_export_path = Path(export_path) if export_path else None
+        self.comparison_factory = comparison_factory or Comparison
+        self.user_dir = user_dir
+        self.picker: PickerScreen | None = None
+        self.snapshot_written: Path | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def on_mount(self) -> None:
+        self.picker = PickerScreen(self.scenarios, self.draft, self.user_dir)
+        await self.push_screen(self.picker)
+        if self.problems and not self.snapshot_path:
+            lines = "\n".join(f"• {p}" for p in self.problems[:5])
+            self.notify(f"Skipped {len(self.problems)} broken scenario file(s):\n{lines}",
+                        title="Scenario folder", severity="warning", timeout=10)
+        if self.autorun is not None:
+            scenario, settings = self.autorun
+            self.picker.select(scenario.name)
+            self.start_run(scenario, settings, self.draft.selected_engines())
+
+    def new_comparison(self, scenario: Scenario, settings: RunSettings,
+                       engines: dict[str, str], telemetry: bool) -> Any:
+        """A Comparison (or a stand-in with the same calls, in tests and benchmarks)."""
+        if settings.isolation == "process":
+            ensure_resource_tracker()
+        return self.comparison_factory(scenario, settings, engines, telemetry=telemetry)
+
+    def start_run(self, scenario: Scenario, settings: RunSettings,
+                  engines: dict[str, str]) -> DashboardScreen:
+        """Open a dashboard and start the comparison."""
+        screen = DashboardScreen(scenario, settings, engines, telemetry=self.telemetry)
+        self.push_screen(screen)
+        return screen
+
+    @property
+    def dashboards(self) -> list[DashboardScreen]:
+        """Dashboards on the screen stack (at most one in practice)."""
+        return [s for s in self.screen_stack if isinstance(s, DashboardScreen)]
+
+    def stop_all_runs(self) -> None:
+        """Cancel every run still going: engine processes are killed now."""
+        for screen in self.dashboards:
+            screen.stop_run()
+
+    async def action_quit(self) -> None:
+        self.stop_all_runs()
+        self.exit(return_code=0)
+
+    def run_finished(self, screen: DashboardScreen) -> None:
+        """A dashboard's run has ended and its final figures are on screen."""
+        if self.snapshot_path is not None:
+            self.set_timer(SNAPSHOT_SETTLE_S, lambda: self.call_after_refresh(
+                self._write_snapshot, screen))
+
+    def _write_snapshot(self, screen: DashboardScreen) -> None:
+        path = self.snapshot_path
+        assert path is not None
+        try:
+            self.save_screenshot(filename=path.name, path=str(path.parent or Path(".")))
+            self.snapshot_written = path
+        except OSError as err:
+            self.exit(return_code=2, message=f"fwcompare-tui: error: cannot write {path}: {err}")
+            return
+        state = screen.state
+        self.exit(return_code=state.exit_code() if state is not None else 1)
+
+    # -- keys and the command palette ----------------------------------------------------
+    def key_help(self, screen: Screen) -> tuple[str, list[tuple[str, str]]]:
+        """Title and rows of the keys screen for `screen`."""
+        if isinstance(screen, DashboardScreen):
+            return "Dashboard", DASHBOARD_KEYS
+        return "Scenario picker", PICKER_KEYS
+
+    def action_show_keys(self) -> None:
+        if isinstance(self.screen, KeysScreen):
+            return
+        title, rows = self.key_help(self.screen)
+        self.push_screen(KeysScreen(title, rows))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Show keys", "Every key of this screen", self.action_show_keys)
+        if isinstance(screen, PickerScreen):
+            for s in self.scenarios:
+                yield SystemCommand(f"Run {s.name}", s.description,
+                                    lambda s=s: self._run_from_palette(screen, s))
+            yield SystemCommand("Filter scenarios", "Filter the list by name or description",
+                                screen.action_filter)
+            yield SystemCommand("Edit run settings", "Steps, batch size, task, mode, ...",
+                                screen.action_edit_settings)
+        if isinstance(screen, DashboardScreen):
+            if screen.running:
+                yield SystemCommand("Cancel run", "Stop both engines now", screen.action_cancel)
+            else:
+                yield SystemCommand("Run again", "Same scenario and settings",
+                                    screen.action_rerun)
+            yield SystemCommand("Export results", "Write the results JSON",
+                                screen.action_export)
+            yield SystemCommand("Back to the picker", "Choose another scenario",
+                                screen.action_back)
+            yield SystemCommand("Toggle log scale", "Loss chart: linear / log",
+                                screen.action_toggle_log)
+            yield SystemCommand("Toggle x-axis", "Charts by step / by wall time",
+                                screen.action_toggle_wall)
+
+    def _run_from_palette(self, screen: PickerScreen, scenario: Scenario) -> None:
+        screen.select(scenario.name)
+        screen.action_run()

@@ -1,0 +1,343 @@
+"""What the dashboard shows, pulled from a RunState in increments. No Textual here.
+
+The UI timer calls `DashboardModel.update(state)` at most ~10 times a second. Under the state's
+lock it copies only the records added since the last call, feeds bounded summaries
+(downsampled curves, live quantiles, the parity tracker) and releases the lock. Views are
+plain frozen dataclasses, so a widget redraws only when its view actually changed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from engines.base import ENGINE_LABELS, RunSettings
+from engines.comparison import PARITY_TOLERANCE, parity, speedup
+from engines.downsample import MinMaxDownsampler
+from engines.results import engine_summary
+from engines.state import PHASE_CODE, RunState
+from scenarios import Scenario
+
+from .formatting import eta_seconds
+from .live_stats import ParityTracker, StepTimeStats
+
+STEADY = PHASE_CODE["steady"]
+# Revisions are unique across models, so a chart never mistakes a new run for an old frame.
+_REVISIONS = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class EngineView:
+    """Everything one engine column shows."""
+
+    name: str
+    label: str
+    version: str
+    status: str
+    phase: str
+    error: str | None
+    steps_done: int
+    steps_total: int
+    eta_s: float | None
+    loss: float | None
+    median_s: float | None
+    iqr_s: float | None
+    samples_per_s: float | None
+    unstable: bool | None
+    first_step_s: float | None
+    import_s: float | None
+    build_s: float | None
+    peak_rss: int | None
+    device_peak: int | None
+    final: bool  # figures are the exact end-of-run ones
+
+
+@dataclass(frozen=True)
+class ParityView:
+    """The live loss difference against its tolerance."""
+
+    available: bool  # two engines to compare
+    steps_compared: int
+    last_rel: float | None
+    max_rel: float | None
+    max_abs: float | None
+    tolerance: float
+    within: bool | None
+    nonfinite: bool
+
+
+@dataclass(frozen=True)
+class SpeedupView:
+    """Which engine is faster per steady-state step, by how much."""
+
+    available: bool
+    faster: str | None = None  # label
+    slower: str | None = None
+    ratio: float | None = None
+    ci95: tuple[float, float] | None = None
+    unstable: bool = False
+    parity_failed: bool = False
+    final: bool = False
+    reason: str = ""
+    partial: tuple[str, ...] = ()  # labels of engines that ended before their last step
+
+
+@dataclass(frozen=True)
+class HardwareView:
+    """The latest telemetry sample, as the hardware panel shows it."""
+
+    enabled: bool
+    gpu_status: str | None
+    sample: dict[str, Any] | None
+    labels: dict[str, str]
+    peak_rss: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FinalFigures:
+    """Exact end-of-run figures, computed once (the same functions as the export)."""
+
+    summaries: dict[str, dict[str, Any]]
+    parity: dict[str, Any] | None
+    speedup: dict[str, Any] | None
+
+
+def final_figures(state: RunState) -> FinalFigures:
+    """Exact summaries, parity and speed-up of a finished run (O(steps): call it once)."""
+    with state.lock:
+        batch = state.settings.batch_size
+        summaries = {n: engine_summary(es, batch) for n, es in state.engines.items()}
+        names = list(state.engines)
+        par = sp = None
+        if len(names) == 2:
+            a, b = (state.engines[n] for n in names)
+            par = parity(np.array(a.losses), np.array(b.losses), state.scenario.train.optimizer)
+            sp = speedup({n: state.engines[n].steady_times() for n in names},
+                         seed=state.settings.seed)
+    return FinalFigures(summaries, par, sp)
+
+
+class EngineTrack:
+    """The dashboard's bounded copy of one engine's progress."""
+
+    def __init__(self, name: str, steps_total: int):
+        self.name = name
+        self.label = ENGINE_LABELS.get(name, name)
+        self.steps_total = steps_total
+        self.status = "pending"
+        self.phase = "waiting"
+        self.error: str | None = None
+        self.report: dict[str, Any] = {}
+        self.seen = 0
+        self.last_loss: float | None = None
+        self.first_step_s: float | None = None
+        self.first_wall: float | None = None
+        self.last_wall: float | None = None
+        self.loss_by_step = MinMaxDownsampler()
+        self.loss_by_wall = MinMaxDownsampler()
+        self.time_by_step = MinMaxDownsampler()
+        self.time_by_wall = MinMaxDownsampler()
+        self.stats = StepTimeStats()
+        self.final: dict[str, Any] | None = None
+
+    def ingest(self, losses: np.ndarray, times: np.ndarray, wall: np.ndarray,
+               codes: np.ndarray) -> None:
+        """Take the records that arrived since the last call."""
+        start = self.seen
+        n = losses.size
+        if n == 0:
+            return
+        self.seen += n
+        self.last_loss = float(losses[-1])
+        if start == 0:
+            self.first_step_s = float(times[0])
+            self.first_wall = float(wall[0])
+        self.last_wall = float(wall[-1])
+        steps = np.arange(start + 1, start + n + 1, dtype=np.float64)  # step numbers, from 1
+        self.loss_by_step.extend(losses, steps)
+        self.loss_by_wall.extend(losses, wall)
+        # The first step (trace/compile) is shown as a figure, not in the step-time chart,
+        # where it would flatten every other step against the axis.
+        skip = 1 if start == 0 else 0
+        self.time_by_step.extend(times[skip:], steps[skip:])
+        self.time_by_wall.extend(times[skip:], wall[skip:])
+        self.stats.add(times[codes == STEADY])
+
+
+class DashboardModel:
+    """Pulls a RunState into bounded summaries and turns them into views."""
+
+    def __init__(self, scenario: Scenario, settings: RunSettings, engine_names: list[str],
+                 telemetry: bool = True):
+        self.scenario = scenario
+        self.settings = settings
+        self.telemetry_enabled = telemetry
+        self.tracks = {n: EngineTrack(n, settings.steps) for n in engine_names}
+        tol = PARITY_TOLERANCE.get(scenario.train.optimizer, 1e-3)
+        self.parity = ParityTracker(tol)
+        self.version = -1
+        self.revision = next(_REVISIONS)  # changes whenever anything visible changed
+        self.finished = False
+        self.final: FinalFigures | None = None
+        self.gpu_status: str | None = None
+        self.sample: dict[str, Any] | None = None
+        self.samples_seen = 0
+        self.peak_rss: dict[str, int] = {}
+
+    @property
+    def names(self) -> list[str]:
+        """Engine names in column order."""
+        return list(self.tracks)
+
+    # -- pulling from the run ------------------------------------------------------------
+    def update(self, state: RunState) -> bool:
+        """Copy what changed since the last call; True when the views may have changed."""
+        with state.lock:
+            if state.version == self.version:
+                return False
+            self.version = state.version
+            for name, es in state.engines.items():
+                tr = self.tracks.get(name)
+                if tr is None:
+                    continue
+                tr.status, tr.phase, tr.error, tr.report = es.status, es.phase, es.error, \
+                    es.report
+                n = len(es.losses)
+                if n > tr.seen:
+                    a = tr.seen
+                    tr.ingest(np.array(es.losses[a:n]), np.array(es.times[a:n]),
+                              np.array(es.wall[a:n]), np.array(es.phase_codes[a:n], np.int8))
+            names = self.names
+            if len(names) == 2:
+                ea, eb = (state.engines[n] for n in names)
+                common = min(len(ea.losses), len(eb.losses))
+                c = self.parity.compared
+                if common > c:
+                    self.parity.add(np.array(ea.losses[c:common]), np.array(eb.losses[c:common]))
+            self.gpu_status = state.extra.get("gpu_status")
+            if len(state.telemetry) > self.samples_seen:
+                for s in state.telemetry[self.samples_seen:]:
+                    for name, e in (s.get("engines") or {}).items():
+                        rss = e.get("rss")
+                        if rss is not None and rss > self.peak_rss.get(name, 0):
+                            self.peak_rss[name] = rss
+                self.samples_seen = len(state.telemetry)
+                self.sample = state.telemetry[-1]
+            self.finished = state.finished
+        self.revision = next(_REVISIONS)
+        return True
+
+    def apply_final(self, final: FinalFigures) -> None:
+        """Replace the live figures by the exact end-of-run ones."""
+        self.final = final
+        for name, summary in final.summaries.items():
+            if name in self.tracks:
+                self.tracks[name].final = summary
+        self.revision = next(_REVISIONS)
+
+    # -- views ---------------------------------------------------------------------------
+    def engine_view(self, name: str) -> EngineView:
+        """The figures of one engine column."""
+        tr = self.tracks[name]
+        rep = tr.report or {}
+        phases = rep.get("phases_s") or {}
+        memory = rep.get("memory") or {}
+        versions = rep.get("versions") or {}
+        version = ""
+        if versions:
+            k, v = next(iter(versions.items()))
+            version = f"{k} {v}"
+        if tr.final is not None:
+            f = tr.final
+            median, iqr, sps, unstable = (f["median_step_s"], f["iqr_step_s"],
+                                          f["samples_per_s"], f["unstable"])
+        else:
+            s = tr.stats.summary()
+            median = s.median if s else None
+            iqr = s.iqr if s else None
+            sps = self.settings.batch_size / median if median else None
+            unstable = s.unstable if s else None
+        running = tr.status in ("pending", "running")
+        eta = eta_seconds(tr.seen, tr.steps_total, tr.first_wall, tr.last_wall) \
+            if running else None
+        rss = memory.get("host_peak_rss")
+        if rss is None:
+            rss = self.peak_rss.get(name)
+        return EngineView(
+            name=name, label=tr.label, version=version, status=tr.status, phase=tr.phase,
+            error=tr.error, steps_done=tr.seen, steps_total=tr.steps_total, eta_s=eta,
+            loss=tr.last_loss, median_s=median, iqr_s=iqr, samples_per_s=sps,
+            unstable=unstable, first_step_s=tr.first_step_s,
+            import_s=phases.get("import"), build_s=phases.get("build"), peak_rss=rss,
+            device_peak=memory.get("device_peak"), final=tr.final is not None,
+        )
+
+    def parity_view(self) -> ParityView:
+        """Loss parity: live tracker, or the exact end-of-run figures."""
+        p = self.parity
+        available = len(self.tracks) == 2
+        fin = self.final.parity if self.final else None
+        if fin is not None:
+            return ParityView(available, fin["steps_compared"], p.last_rel,
+                              fin["max_rel_loss_diff"], fin["max_abs_loss_diff"],
+                              fin["tolerance"], fin["within_tolerance"], p.nonfinite)
+        return ParityView(available, p.compared, p.last_rel, p.max_rel, p.max_abs,
+                          p.tolerance, p.within_tolerance, p.nonfinite)
+
+    def speedup_view(self) -> SpeedupView:
+        """The speed-up line: final (with its bootstrap interval) or live (medians only)."""
+        if len(self.tracks) != 2:
+            return SpeedupView(False, reason="needs two engines")
+        par = self.parity_view()
+        # A NaN loss is a failure of that engine, not a sign the engines did different work.
+        parity_failed = par.within is False and not par.nonfinite
+        partial = tuple(t.label for t in self.tracks.values()
+                        if t.status in ("failed", "cancelled", "unavailable"))
+        if self.final is not None:
+            sp = self.final.speedup
+            if sp is None:
+                return SpeedupView(False, reason="not enough steady-state steps to compare",
+                                   final=True)
+            return SpeedupView(
+                True, ENGINE_LABELS.get(sp["faster"], sp["faster"]),
+                ENGINE_LABELS.get(sp["slower"], sp["slower"]), sp["ratio"],
+                (sp["ci95"][0], sp["ci95"][1]), bool(sp["unstable"]), parity_failed, True,
+                partial=partial)
+        sums = {n: t.stats.summary() for n, t in self.tracks.items()}
+        if any(s is None or s.median <= 0 for s in sums.values()):
+            return SpeedupView(False, reason="waiting for steady-state steps on both engines")
+        (na, sa), (nb, sb) = sums.items()
+        fast, slow = (na, nb) if sa.median <= sb.median else (nb, na)
+        ratio = max(sa.median, sb.median) / min(sa.median, sb.median)
+        return SpeedupView(True, self.tracks[fast].label, self.tracks[slow].label, ratio, None,
+                           bool(sa.unstable or sb.unstable), parity_failed, False,
+                           partial=partial)
+
+    def hardware_view(self) -> HardwareView:
+        """Latest telemetry, for the hardware panel."""
+        return HardwareView(self.telemetry_enabled, self.gpu_status, self.sample,
+                            {n: t.label for n, t in self.tracks.items()}, dict(self.peak_rss))
+
+    def step_time_cap(self) -> float | None:
+        """Top of the step-time chart: high enough for normal jitter, low enough that one
+        garbage-collection pause does not flatten everything else (spikes are clipped)."""
+        caps = []
+        for t in self.tracks.values():
+            s = t.stats.summary()
+            if s is not None and s.median > 0:
+                caps.append(s.q3 + 6 * max(s.iqr, 0.05 * s.median))
+        return max(caps) if caps else None
+
+    def wall_extent(self) -> float:
+        """Latest wall time any engine has reached (x-axis end in wall-time mode)."""
+        walls = [t.last_wall for t in self.tracks.values() if t.last_wall is not None]
+        return max(walls) if walls else 1.0
+
+
+def finite_or_none(x: float | None) -> float | None:
+    """x if it is a finite number, else None."""
+    return x if x is not None and math.isfinite(x) else None

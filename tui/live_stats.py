@@ -1,0 +1,114 @@
+"""Live figures that grow with a run but cost the same at step 1e3 and 1e6.
+
+`StepTimeStats` keeps the median/IQR of steady-state step times: exact while there are few
+samples, then from a fine log-spaced histogram (0.1 % wide bins, so the median is within
+0.05 % of the exact one). `ParityTracker` compares the two loss curves step by step as they
+arrive. Both take only the new points each frame. The figures shown once a run has ended are
+recomputed exactly (engines.results), so the histogram only ever serves the live view.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from engines.stats import Summary, summarize
+
+_T_MIN, _T_MAX, _RATIO = 1e-7, 1e4, 1.001
+_LOG_MIN, _LOG_R = math.log(_T_MIN), math.log(_RATIO)
+_NBINS = int(math.ceil(math.log(_T_MAX / _T_MIN) / _LOG_R)) + 1
+# Geometric centre of each bin.
+_CENTRES = np.exp(_LOG_MIN + (np.arange(_NBINS) + 0.5) * _LOG_R)
+
+
+class StepTimeStats:
+    """Median, quartiles and count of step times, in bounded memory."""
+
+    EXACT_LIMIT = 20_000  # beyond this many samples, quantiles come from the histogram
+
+    def __init__(self) -> None:
+        self.n = 0
+        self._exact: list[np.ndarray] | None = []
+        self._hist = np.zeros(_NBINS, dtype=np.int64)
+        self._cached: Summary | None = None
+        self._cached_n = -1
+
+    def add(self, times) -> None:
+        """Add step times (seconds)."""
+        t = np.asarray(times, dtype=np.float64).ravel()
+        t = t[np.isfinite(t)]
+        if t.size == 0:
+            return
+        self.n += t.size
+        idx = np.clip(((np.log(np.maximum(t, _T_MIN)) - _LOG_MIN) / _LOG_R).astype(np.int64),
+                      0, _NBINS - 1)
+        self._hist += np.bincount(idx, minlength=_NBINS)
+        if self._exact is not None:
+            self._exact.append(t)
+            if self.n > self.EXACT_LIMIT:
+                self._exact = None  # from now on the histogram answers
+
+    @property
+    def exact(self) -> bool:
+        """True while quantiles are computed from every sample."""
+        return self._exact is not None
+
+    def summary(self) -> Summary | None:
+        """Median/Q1/Q3 so far (cached until new samples arrive), None before any."""
+        if self.n == 0:
+            return None
+        if self._cached_n == self.n:
+            return self._cached
+        if self._exact is not None:
+            if len(self._exact) > 1:
+                self._exact = [np.concatenate(self._exact)]
+            s = summarize(self._exact[0])
+        else:
+            cum = np.cumsum(self._hist)
+            q1, med, q3 = (float(_CENTRES[np.searchsorted(cum, q * self.n, side="left")])
+                           for q in (0.25, 0.5, 0.75))
+            s = Summary(self.n, med, q1, q3)
+        self._cached, self._cached_n = s, self.n
+        return s
+
+
+class ParityTracker:
+    """|loss_a - loss_b| per step, accumulated as both curves grow (same rule as
+    engines.comparison.parity, so the live verdict and the export agree)."""
+
+    def __init__(self, tolerance: float):
+        self.tolerance = tolerance
+        self.compared = 0
+        self.max_abs: float | None = None
+        self.max_rel: float | None = None
+        self.last_abs: float | None = None
+        self.last_rel: float | None = None
+        self.nonfinite = False
+
+    def add(self, a, b) -> None:
+        """Compare the next steps of both curves (equal lengths)."""
+        a = np.asarray(a, dtype=np.float64)
+        b = np.asarray(b, dtype=np.float64)
+        if a.size == 0:
+            return
+        diff = np.abs(a - b)
+        rel = diff / np.maximum(np.maximum(np.abs(a), np.abs(b)), 1e-12)
+        finite = np.isfinite(rel)
+        self.compared += a.size
+        if not finite.all():
+            self.nonfinite = True
+        if finite.any():
+            m_abs, m_rel = float(diff[finite].max()), float(rel[finite].max())
+            self.max_abs = m_abs if self.max_abs is None else max(self.max_abs, m_abs)
+            self.max_rel = m_rel if self.max_rel is None else max(self.max_rel, m_rel)
+        self.last_abs = float(diff[-1]) if math.isfinite(diff[-1]) else None
+        self.last_rel = float(rel[-1]) if math.isfinite(rel[-1]) else None
+
+    @property
+    def within_tolerance(self) -> bool | None:
+        """None before any comparison; False once a step differs too much or is non-finite."""
+        if self.compared == 0:
+            return None
+        return bool(self.max_rel is not None and self.max_rel <= self.tolerance
+                    and not self.nonfinite)

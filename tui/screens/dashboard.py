@@ -1,0 +1,269 @@
+"""DashboardScreen: a run, live and after: engine columns, charts, parity, speed-up, hardware.
+
+The engines never call into the UI. A timer pulls the RunState at most REFRESH_HZ times a
+second and updates every widget inside one `batch_update()`; once the run has ended, the exact
+figures are computed in a thread worker and arrive as one message.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from engines.base import ENGINE_LABELS, RunSettings
+from engines.results import build_results, write_json
+from scenarios import Scenario
+
+from ..live_model import DashboardModel, FinalFigures, final_figures
+from ..palette import engine_color
+from ..widgets.engine_column import EngineColumn
+from ..widgets.hardware_panel import HardwarePanel
+from ..widgets.loss_chart import LossChart
+from ..widgets.parity_meter import ParityMeter
+from ..widgets.run_banner import RunBanner
+from ..widgets.speedup_line import SpeedupLine
+from ..widgets.step_time_chart import StepTimeChart
+from .export import ExportScreen
+
+REFRESH_HZ = 10
+
+KEY_HELP = [
+    ("c", "cancel the run: engine processes are killed at once"),
+    ("r", "run again with the same scenario and settings (once the run has ended)"),
+    ("e", "export the results as JSON (the same document as --export)"),
+    ("b / escape", "back to the scenario picker (cancels a running run)"),
+    ("l", "loss chart: linear / log scale"),
+    ("x", "charts: x-axis by step / by wall time (which includes import and compile)"),
+]
+
+
+class FinalReady(Message):
+    """A run ended and its exact figures are computed (posted from a worker thread)."""
+
+    def __init__(self, run_id: int, figures: FinalFigures | None, exported: str | None,
+                 export_error: str | None) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.figures = figures
+        self.exported = exported
+        self.export_error = export_error
+
+
+class ExportDone(Message):
+    """An export finished (posted from a worker thread)."""
+
+    def __init__(self, path: str, error: str | None, partial: bool) -> None:
+        super().__init__()
+        self.path = path
+        self.error = error
+        self.partial = partial
+
+
+class DashboardScreen(Screen):
+    """One comparison run, from start to the final figures."""
+
+    BINDINGS = [
+        Binding("c", "cancel", "cancel"),
+        Binding("r", "rerun", "rerun"),
+        Binding("e", "export", "export"),
+        Binding("b,escape", "back", "back", key_display="b"),
+        Binding("l", "toggle_log", "log"),
+        Binding("x", "toggle_wall", "x-axis"),
+    ]
+
+    def __init__(self, scenario: Scenario, settings: RunSettings, engines: dict[str, str],
+                 telemetry: bool = True) -> None:
+        super().__init__()
+        self.scenario = scenario
+        self.settings = settings
+        self.engines = dict(engines)
+        self.telemetry = telemetry
+        self.log_scale = False
+        self.wall_axis = False
+        self.run_id = 0
+        self.comparison: Any = None
+        self.model: DashboardModel | None = None
+        self.final_requested = False
+        self.final_applied = False
+
+    def compose(self) -> ComposeResult:
+        yield RunBanner(self.scenario, self.settings, self.engines, id="banner")
+        with Horizontal(id="engines"):
+            for i, name in enumerate(self.engines):
+                yield EngineColumn(name, ENGINE_LABELS.get(name, name), engine_color(name, i),
+                                   id=f"engine-{name}", classes="engine-column")
+        with Horizontal(id="charts"):
+            yield LossChart(id="loss-chart")
+            yield StepTimeChart(id="step-time-chart")
+        with Vertical(id="verdict"):
+            yield ParityMeter(id="parity")
+            yield SpeedupLine(id="speedup")
+        yield HardwarePanel(id="hardware")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.start_run()
+        self.set_interval(1 / REFRESH_HZ, self.refresh_from_run, name="dashboard-refresh")
+
+    def on_unmount(self) -> None:
+        self.stop_run()
+
+    # -- the run -------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        """True while the run has engines that have not ended."""
+        return self.comparison is not None and not self.comparison.state.finished
+
+    @property
+    def state(self):
+        """The current run's RunState (None before the first run)."""
+        return self.comparison.state if self.comparison is not None else None
+
+    def start_run(self) -> None:
+        """Start a fresh comparison with this screen's scenario and settings."""
+        self.stop_run()
+        self.run_id += 1
+        self.final_requested = self.final_applied = False
+        self.model = DashboardModel(self.scenario, self.settings, list(self.engines),
+                                    telemetry=self.telemetry)
+        self.comparison = self.app.new_comparison(self.scenario, self.settings, self.engines,
+                                                  self.telemetry)
+        self.comparison.start()
+        self.refresh_from_run(force=True)
+        self.refresh_bindings()
+
+    def stop_run(self) -> None:
+        """Cancel the current run if it is still going (kills the engine processes)."""
+        if self.comparison is not None and not self.comparison.state.finished:
+            self.comparison.cancel()
+
+    def refresh_from_run(self, force: bool = False) -> None:
+        """Pull what the engines produced since the last frame and redraw, in one batch."""
+        if self.model is None or self.comparison is None:
+            return
+        was_running = not self.model.finished
+        changed = self.model.update(self.comparison.state)
+        if changed or force:
+            with self.app.batch_update():
+                self.render_model()
+        if self.model.finished and not self.final_requested:
+            self.final_requested = True
+            self.run_worker(partial(self._finish, self.run_id, self.comparison), thread=True,
+                            group="final", exit_on_error=False, name=f"final-{self.run_id}")
+        if was_running and self.model.finished:
+            self.refresh_bindings()
+
+    def render_model(self) -> None:
+        """Push the model's views into every widget (each redraws only if its view changed)."""
+        model = self.model
+        for name in model.names:
+            self.query_one(f"#engine-{name}", EngineColumn).show(model.engine_view(name))
+        self.query_one(LossChart).show(model, log=self.log_scale, wall=self.wall_axis)
+        self.query_one(StepTimeChart).show(model, wall=self.wall_axis)
+        self.query_one(ParityMeter).show(model.parity_view())
+        self.query_one(SpeedupLine).show(model.speedup_view())
+        self.query_one(HardwarePanel).show(model.hardware_view())
+
+    def _finish(self, run_id: int, comparison: Any) -> None:
+        """Worker thread: wait for the engine threads, compute exact figures, auto-export."""
+        comparison.wait(timeout=10.0)
+        figures = final_figures(comparison.state)
+        exported = error = None
+        path = self.app.auto_export_path
+        if path:
+            try:
+                write_json(build_results(comparison.state), path)
+                exported = str(path)
+            except (OSError, ValueError) as err:
+                error = f"{type(err).__name__}: {err}"
+        self.post_message(FinalReady(run_id, figures, exported, error))
+
+    def on_final_ready(self, message: FinalReady) -> None:
+        if message.run_id != self.run_id or self.model is None:
+            return
+        self.model.update(self.comparison.state)
+        if message.figures is not None:
+            self.model.apply_final(message.figures)
+        with self.app.batch_update():
+            self.render_model()
+        self.final_applied = True
+        self.refresh_bindings()
+        if message.exported and not self.app.snapshot_path:
+            self.notify(f"results written to {message.exported}", timeout=4)
+        if message.export_error:
+            self.notify(f"export failed: {message.export_error}", severity="error")
+        self.app.run_finished(self)
+
+    # -- keys ----------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        # Cancel while a run goes, rerun once it has ended (c then r restarts a run).
+        if action == "cancel":
+            return self.running
+        if action == "rerun":
+            return not self.running
+        return True
+
+    def action_cancel(self) -> None:
+        if self.running:
+            self.comparison.cancel()
+            self.notify("Run cancelled: engine processes stopped.", timeout=3)
+            self.refresh_from_run(force=True)
+
+    def action_rerun(self) -> None:
+        self.start_run()
+
+    def action_back(self) -> None:
+        self.stop_run()
+        self.app.pop_screen()
+
+    def action_toggle_log(self) -> None:
+        self.log_scale = not self.log_scale
+        if self.model is not None:
+            self.query_one(LossChart).show(self.model, log=self.log_scale, wall=self.wall_axis)
+
+    def action_toggle_wall(self) -> None:
+        self.wall_axis = not self.wall_axis
+        if self.model is not None:
+            self.render_model()
+
+    def default_export_path(self) -> str:
+        """--export's path, else a timestamped file in the current folder."""
+        if self.app.auto_export_path:
+            return str(self.app.auto_export_path)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        return str(Path.cwd() / f"fwcompare-{self.scenario.name}-{stamp}.json")
+
+    def action_export(self) -> None:
+        if self.comparison is None:
+            return
+        self.app.push_screen(ExportScreen(self.default_export_path()), self._export_to)
+
+    def _export_to(self, path: str | None) -> None:
+        if not path:
+            return
+        comparison, partial = self.comparison, self.running
+
+        def work() -> None:
+            try:
+                write_json(build_results(comparison.state), path)
+                self.post_message(ExportDone(path, None, partial))
+            except (OSError, ValueError) as err:
+                self.post_message(ExportDone(path, f"{type(err).__name__}: {err}", partial))
+
+        self.run_worker(work, thread=True, group="export", exit_on_error=False)
+
+    def on_export_done(self, message: ExportDone) -> None:
+        if message.error:
+            self.notify(f"export failed: {message.error}", severity="error")
+        else:
+            note = " (partial: the run was still going)" if message.partial else ""
+            self.notify(f"results written to {message.path}{note}", timeout=4)

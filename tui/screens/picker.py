@@ -1,0 +1,149 @@
+"""PickerScreen: choose a scenario, see what it trains, set up the run, press Enter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, OptionList
+
+from scenarios import Scenario
+
+from ..settings_draft import SettingsDraft
+from ..widgets.run_settings_form import RunSettingsForm
+from ..widgets.scenario_detail import ScenarioDetail
+from ..widgets.scenario_list import ScenarioList, origin_of
+
+# Every key of this screen, for the keys screen (`?`); tests check it covers the bindings.
+KEY_HELP = [
+    ("↑ ↓ / j k", "move in the scenario list (or between settings rows)"),
+    ("enter", "run the highlighted scenario with these settings"),
+    ("/", "filter scenarios by name or description (enter keeps it, esc clears it)"),
+    ("tab / shift+tab", "move between the scenario list and the run settings"),
+    ("s", "edit the run settings"),
+    ("← → / h l", "settings: previous / next value (numbers step along a ladder)"),
+    ("0-9, backspace", "settings: type a number (steps, batch size, warm-up, threads)"),
+    ("delete", "settings: back to the scenario's default"),
+    ("escape", "clear the filter / back to the list"),
+]
+
+
+class PickerScreen(Screen):
+    """The scenario list, its details, and the run settings."""
+
+    BINDINGS = [
+        Binding("enter", "run", "run", priority=False),
+        Binding("slash", "filter", "filter", key_display="/"),
+        Binding("s", "edit_settings", "settings"),
+        Binding("escape", "clear_filter", "clear filter", show=False),
+    ]
+
+    def __init__(self, scenarios: list[Scenario], draft: SettingsDraft,
+                 user_dir: Path | None = None) -> None:
+        super().__init__()
+        self.scenarios = scenarios
+        self.draft = draft
+        self.user_dir = user_dir
+        self.sub_title = "pick a scenario"
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="≋")
+        with Horizontal(id="picker"):
+            with Vertical(id="picker-left"):
+                yield Input(placeholder="filter…", id="filter")
+                yield ScenarioList(self.scenarios, self.user_dir, id="scenarios")
+                yield RunSettingsForm(self.draft, id="settings")
+            yield ScenarioDetail(id="detail")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        scenario_list = self.query_one(ScenarioList)
+        scenario_list.border_title = "Scenarios"
+        self.query_one(RunSettingsForm).border_title = "Run settings"
+        if scenario_list.option_count:
+            scenario_list.highlighted = 0
+        scenario_list.focus()
+        self._show_current()
+
+    # -- state ---------------------------------------------------------------------------
+    @property
+    def current(self) -> Scenario | None:
+        """The highlighted scenario."""
+        return self.query_one(ScenarioList).current
+
+    def select(self, name: str) -> None:
+        """Highlight the scenario called `name`."""
+        self.query_one(ScenarioList).select_name(name)
+        self._show_current()
+
+    def _show_current(self) -> None:
+        scenario = self.current
+        form = self.query_one(RunSettingsForm)
+        form.set_scenario(scenario)
+        settings = self.draft.resolve(scenario)[0] if scenario else None
+        notes = []
+        if scenario is not None and not scenario.builtin:
+            notes.append(f"{origin_of(scenario, self.user_dir)}: {scenario.source}")
+        if self.user_dir is not None:
+            notes.append(f"Your own scenarios: TOML files in {self.user_dir}")
+        note = "\n".join(notes)
+        self.query_one(ScenarioDetail).show(scenario, settings, note)
+
+    @on(OptionList.OptionHighlighted, "#scenarios")
+    def _highlighted(self) -> None:
+        self._show_current()
+
+    @on(OptionList.OptionSelected, "#scenarios")
+    def _selected(self) -> None:
+        self.action_run()
+
+    @on(RunSettingsForm.Changed)
+    def _settings_changed(self) -> None:
+        self._show_current()
+
+    # -- filter --------------------------------------------------------------------------
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("-visible")
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.query_one(ScenarioList).set_filter(event.value)
+        self._show_current()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        box = self.query_one("#filter", Input)
+        if not box.value:
+            box.remove_class("-visible")
+        self.query_one(ScenarioList).focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.value or box.has_class("-visible"):
+            box.value = ""
+            box.remove_class("-visible")
+            self.query_one(ScenarioList).set_filter("")
+            self._show_current()
+        self.query_one(ScenarioList).focus()
+
+    def action_edit_settings(self) -> None:
+        self.query_one(RunSettingsForm).focus()
+
+    # -- run -----------------------------------------------------------------------------
+    def action_run(self) -> None:
+        scenario = self.current
+        if scenario is None:
+            self.notify("No scenario selected (clear the filter with esc).", severity="warning")
+            return
+        settings, error = self.draft.resolve(scenario)
+        if settings is None:
+            self.notify(f"Cannot run {scenario.name}: {error}", severity="error")
+            self.query_one(RunSettingsForm).focus()
+            return
+        self.app.start_run(scenario, settings, self.draft.selected_engines())

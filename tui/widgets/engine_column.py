@@ -1,0 +1,139 @@
+"""EngineColumn: one engine's phase, progress, loss, step time, throughput and memory."""
+
+from __future__ import annotations
+
+import textwrap
+
+from rich.text import Text
+from textual.widget import Widget
+
+from ..formatting import DASH, fmt_bytes, fmt_count, fmt_duration, fmt_eta, fmt_value, \
+    progress_bar
+from ..live_model import EngineView
+
+# Phase -> (glyph, style). Phases not listed are "in progress" ones.
+PHASE_LOOK = {
+    "waiting": ("○", "dim"),
+    "pending": ("○", "dim"),
+    "running": ("●", "green"),
+    "done": ("✓", "bold green"),
+    "failed": ("✗", "bold red"),
+    "unavailable": ("✗", "bold red"),
+    "cancelled": ("⊘", "bold yellow"),
+}
+BUSY = ("◐", "yellow")
+
+
+def status_line(view: EngineView) -> Text:
+    """'● running · step 120/300' with the phase in its colour."""
+    glyph, style = PHASE_LOOK.get(view.phase, BUSY)
+    line = Text.assemble((f"{glyph} {view.phase}", style))
+    line.append(f" · step {view.steps_done:,}/{view.steps_total:,}", "dim")
+    return line
+
+
+def progress_line(view: EngineView, width: int) -> Text:
+    """Progress bar, percentage and ETA (or the end state)."""
+    pct = 0 if view.steps_total <= 0 else int(100 * view.steps_done / view.steps_total)
+    if view.status in ("pending", "running"):
+        tail = f" {pct:3d}% ETA {fmt_eta(view.eta_s)}"
+    else:
+        tail = f" {pct:3d}% {view.status}"
+    bar_w = max(4, width - len(tail))
+    _, style = PHASE_LOOK.get(view.status if view.status != "running" else view.phase, BUSY)
+    if view.status == "running":
+        style = "green" if view.phase == "running" else "yellow"
+    return Text.assemble((progress_bar(view.steps_done, view.steps_total, bar_w), style),
+                         (tail, "dim"))
+
+
+def figure_rows(view: EngineView) -> list[tuple[tuple[str, str, str], tuple[str, str, str]]]:
+    """Pairs of (label, value, style) laid out as a two-column grid."""
+    median = fmt_duration(view.median_s)
+    warn = "yellow" if view.unstable else ""
+    if view.median_s is not None and view.unstable:
+        median += " ⚠"
+    return [
+        (("loss", fmt_value(view.loss), "bold"), ("median", median, warn)),
+        (("samples/s", fmt_count(view.samples_per_s), ""),
+         ("IQR", fmt_duration(view.iqr_s), warn)),
+        (("first step", fmt_duration(view.first_step_s), ""),
+         ("peak RSS", fmt_bytes(view.peak_rss), "")),
+    ]
+
+
+def note_line(view: EngineView) -> Text:
+    """The error when the engine failed; otherwise import/build times (and a caveat)."""
+    if view.error and view.status in ("failed", "unavailable"):
+        return Text(view.error, style="red")
+    if view.status == "cancelled":
+        return Text("cancelled: figures cover the steps done before", style="yellow")
+    parts = [f"import {fmt_duration(view.import_s)}", f"build {fmt_duration(view.build_s)}"]
+    if view.device_peak is not None:
+        parts.append(f"device peak {fmt_bytes(view.device_peak)}")
+    text = Text(" · ".join(parts), style="dim")
+    if view.unstable and view.median_s is not None:
+        text.append("  ⚠ IQR > 10% of median", "yellow")
+    return text
+
+
+def render_view(view: EngineView, width: int) -> Text:
+    """The whole column as lines `width` cells wide (an error wraps, up to 4 lines)."""
+    width = max(24, width)
+    lines: list[Text] = []
+    top = status_line(view)
+    if view.version and top.cell_len + len(view.version) + 2 <= width:
+        top.append(" " * (width - top.cell_len - len(view.version)))
+        top.append(view.version, "dim")
+    lines.append(top)
+    lines.append(progress_line(view, width))
+    left_w = (width - 2) // 2
+    right_w = width - 2 - left_w
+    for left, right in figure_rows(view):
+        line = Text()
+        for k, ((label, value, style), w) in enumerate(((left, left_w), (right, right_w))):
+            value = value or DASH
+            line.append(label, "dim")
+            line.append(" " * max(1, w - len(label) - len(value)))
+            line.append(value, style)
+            if k == 0:
+                line.append("  ")
+        lines.append(line)
+    note = note_line(view)
+    if view.error and view.status in ("failed", "unavailable"):
+        wrapped = textwrap.wrap(note.plain, width) or [""]
+        if len(wrapped) > 4:
+            wrapped = wrapped[:3] + [wrapped[3][: width - 1] + "…"]
+        lines += [Text(w, style="red") for w in wrapped]
+    else:
+        lines.append(note)
+    out = Text("\n").join(lines)
+    out.no_wrap = True
+    out.overflow = "ellipsis"
+    return out
+
+
+class EngineColumn(Widget):
+    """A bordered column for one engine; redraws only when its view changes."""
+
+    def __init__(self, name: str, label: str, color: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.engine = name
+        self.view: EngineView | None = None
+        self.border_title = f"[bold {color}]{label}[/]"
+
+    def show(self, view: EngineView) -> None:
+        """Take a new view; refresh if anything on it changed."""
+        if view != self.view:
+            # Height follows the content only when the note line can wrap (an error).
+            relayout = self.view is None or (view.status, view.error) != (self.view.status,
+                                                                          self.view.error)
+            self.view = view
+            self.set_class(view.status in ("failed", "unavailable"), "-failed")
+            self.set_class(view.status == "done", "-done")
+            self.refresh(layout=relayout)
+
+    def render(self) -> Text:
+        if self.view is None:
+            return Text("waiting…", style="dim")
+        return render_view(self.view, self.content_size.width)

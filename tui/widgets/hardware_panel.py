@@ -1,0 +1,100 @@
+"""HardwarePanel: CPU and memory of each engine process (psutil) and every GPU (NVML)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widget import Widget
+
+from ..formatting import DASH, fmt_bytes
+from ..live_model import HardwareView
+from ..palette import engine_color
+
+
+def _pct(x) -> str:
+    return DASH if x is None else f"{x:.0f}%"
+
+
+def cpu_line(view: HardwareView) -> Text:
+    """System CPU% and memory used, then CPU% and resident memory of each engine process."""
+    s = view.sample or {}
+    out = Text.assemble(("CPU ", "dim"), _pct(s.get("cpu_pct")), ("  RAM ", "dim"),
+                        fmt_bytes(s.get("mem_used")))
+    engines = s.get("engines") or {}
+    for i, (name, label) in enumerate(view.labels.items()):
+        e = engines.get(name)
+        out.append("  │  ", "dim")
+        out.append(label, engine_color(name, i))
+        if e is None:
+            out.append(" ended" if s else f" {DASH}", "dim")
+            continue
+        out.append(f" {_pct(e.get('cpu_pct'))} {fmt_bytes(e.get('rss'))}")
+    return out
+
+
+def gpu_lines(view: HardwareView) -> list[Text]:
+    """One line per GPU (utilisation, memory, power, temperature, each engine's memory), or
+    one line saying why there is none."""
+    gpus = (view.sample or {}).get("gpus") or []
+    if view.gpu_status and view.gpu_status != "ok":
+        return [Text.assemble(("GPU ", "dim"), (view.gpu_status, "yellow"),
+                              (" · CPU telemetry only", "dim"))]
+    if not gpus:
+        return [Text("GPU  no sample yet", style="dim")] if view.gpu_status == "ok" else []
+    out = []
+    for g in gpus:
+        line = Text.assemble((f"GPU{g.get('index', '?')} ", "dim"), _pct(g.get("util_pct")),
+                             ("  mem ", "dim"),
+                             f"{fmt_bytes(g.get('mem_used'))}/{fmt_bytes(g.get('mem_total'))}")
+        power, temp = g.get("power_w"), g.get("temp_c")
+        line.append("  ")
+        line.append(DASH if power is None else f"{power:.0f} W")
+        line.append("  ")
+        line.append(DASH if temp is None else f"{temp:.0f}°C")
+        for i, (name, label) in enumerate(view.labels.items()):
+            mem = (g.get("engine_mem") or {}).get(name)
+            if mem is not None:
+                line.append("  │  ", "dim")
+                line.append(label, engine_color(name, i))
+                line.append(f" {fmt_bytes(mem)}")
+        out.append(line)
+    return out
+
+
+def render_hardware(view: HardwareView) -> Text:
+    """The panel's text: a CPU line and the GPU lines."""
+    if not view.enabled:
+        return Text("telemetry off (--no-telemetry): no CPU/GPU samples", style="dim")
+    if view.sample is None:
+        lines = [Text("waiting for the first sample…", style="dim")]
+        if view.gpu_status and view.gpu_status != "ok":
+            lines += gpu_lines(view)
+    else:
+        lines = [cpu_line(view)] + gpu_lines(view)
+    return Text("\n").join(lines)
+
+
+class HardwarePanel(Widget):
+    """Latest telemetry; one line for CPUs and one per GPU (or why there is no GPU)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.view: HardwareView | None = None
+        self.border_title = "Hardware"
+
+    def show(self, view: HardwareView) -> None:
+        """Take a new view; refresh when it changed (height follows the GPU count)."""
+        if view != self.view:
+            lines_before = self._line_count()
+            self.view = view
+            self.refresh(layout=self._line_count() != lines_before)
+
+    def _line_count(self) -> int:
+        return 0 if self.view is None else len(render_hardware(self.view).split())
+
+    def render(self) -> Text:
+        if self.view is None:
+            return Text("—", style="dim")
+        text = render_hardware(self.view)
+        text.no_wrap = True
+        text.overflow = "ellipsis"
+        return text

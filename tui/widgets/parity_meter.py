@@ -1,0 +1,83 @@
+"""ParityMeter: the loss difference between the engines, live, against its tolerance."""
+
+from __future__ import annotations
+
+import math
+
+from rich.text import Text
+from textual.widget import Widget
+
+from ..formatting import fmt_sci
+from ..live_model import ParityView
+
+FLOOR = 1e-9  # the meter's left end: float32 noise is well below it
+
+
+def meter_position(rel: float | None, tolerance: float, width: int) -> tuple[int, int]:
+    """(filled cells, tolerance marker cell) on a log scale from FLOOR to 10x tolerance."""
+    lo, hi = math.log10(FLOOR), math.log10(tolerance) + 1
+    mark = int(round((math.log10(tolerance) - lo) / (hi - lo) * (width - 1)))
+    if rel is None or rel <= 0:
+        return 0, mark
+    filled = int(math.ceil((min(max(math.log10(rel), lo), hi) - lo) / (hi - lo) * width))
+    return max(1, min(width, filled)), mark
+
+
+def render_parity(view: ParityView, width: int) -> Text:
+    """One line: the relative loss difference (now and max), a meter, the verdict."""
+    out = Text.assemble(("Parity   ", "bold"))
+    if not view.available:
+        out.append("needs two engines", "dim")
+        return out
+    if view.steps_compared == 0:
+        out.append("waiting for both engines' first steps", "dim")
+        return out
+    out.append("rel. Δloss ", "dim")
+    out.append(f"now {fmt_sci(view.last_rel)} · max {fmt_sci(view.max_rel)} ")
+    if view.within is True:
+        verdict, style = "✓ within", "green"
+    elif view.nonfinite:
+        verdict, style = "✗ non-finite loss", "bold red"
+    else:
+        verdict, style = "✗ MISMATCH", "bold red"
+    tail = f" tol {view.tolerance:.0e} "
+    bar_w = width - out.cell_len - len(tail) - len(verdict) - 2
+    if bar_w >= 8:
+        filled, mark = meter_position(view.max_rel, view.tolerance, bar_w)
+        cells = ["▰" if i < filled else "▱" for i in range(bar_w)]
+        bar = Text("▕")
+        for i, ch in enumerate(cells):
+            if i == mark:
+                bar.append("┃", "bold")
+            else:
+                bar.append(ch, style if ch == "▰" else "dim")
+        bar.append("▏")
+        out.append_text(bar)
+    out.append(tail, "dim")
+    out.append(verdict, style)
+    steps = f" ({view.steps_compared:,} steps)"
+    if out.cell_len + len(steps) <= width:
+        out.append(steps, "dim")
+    return out
+
+
+class ParityMeter(Widget):
+    """One line on whether both engines compute the same thing."""
+
+    DEFAULT_CSS = "ParityMeter { height: 1; }"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.view: ParityView | None = None
+
+    def show(self, view: ParityView) -> None:
+        """Take a new view; refresh when it changed."""
+        if view != self.view:
+            self.view = view
+            self.set_class(view.within is False, "-mismatch")
+            self.refresh()
+
+    def render(self) -> Text:
+        if self.view is None:
+            return Text("Parity   —", style="dim")
+        return render_parity(self.view, self.content_size.width)

@@ -1,0 +1,56 @@
+"""SpeedupLine: which engine is faster per steady-state step, by how much, how sure."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widget import Widget
+
+from ..live_model import SpeedupView
+
+
+def render_speedup(view: SpeedupView) -> Text:
+    """'PyTorch is 1.50x faster per step than TensorFlow (95% CI 1.48-1.53)' and caveats."""
+    out = Text.assemble(("Speed-up ", "bold"))
+    if not view.available:
+        out.append(view.reason or "—", "dim")
+        return out
+    out.append(f"{view.faster}", "bold")
+    out.append(" is ")
+    out.append(f"{view.ratio:.2f}×", "bold")
+    out.append(f" faster per step than {view.slower}")
+    if view.ci95 is not None:
+        lo, hi = view.ci95
+        out.append(f" (95% CI {lo:.2f}–{hi:.2f})", "dim")
+    elif not view.final:
+        out.append(" (live medians; interval when done)", "dim")
+    if view.unstable:
+        out.append(" ⚠ unstable", "yellow")
+    for label in view.partial:
+        out.append(f" ⚠ {label} stopped early: steps done only", "yellow")
+    if view.parity_failed:
+        out.append(" ✗ parity failed: not the same work", "bold red")
+    return out
+
+
+class SpeedupLine(Widget):
+    """One line with the speed-up verdict."""
+
+    DEFAULT_CSS = "SpeedupLine { height: 1; }"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.view: SpeedupView | None = None
+
+    def show(self, view: SpeedupView) -> None:
+        """Take a new view; refresh when it changed."""
+        if view != self.view:
+            self.view = view
+            self.refresh()
+
+    def render(self) -> Text:
+        if self.view is None:
+            return Text("Speed-up —", style="dim")
+        text = render_speedup(self.view)
+        text.no_wrap = True
+        text.overflow = "ellipsis"
+        return text
