@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .stats import bootstrap_ratio_ci, summarize
+from .stats import LEVEL, N_BOOT, bootstrap_ratio_ci, summarize
 
 # Relative loss tolerance per optimiser. SGD in float32 agrees to ~1e-6 (measured); Adam
 # divides by sqrt(v) + eps, and TF/Keras and torch place eps differently, so it drifts more.
@@ -35,8 +35,17 @@ def parity(losses_a: np.ndarray, losses_b: np.ndarray, optimizer: str) -> dict[s
     }
 
 
-def speedup(times: dict[str, np.ndarray], seed: int = 0) -> dict[str, Any] | None:
-    """Which engine is faster (ratio of steady-state medians, >= 1) with a bootstrap 95 % CI."""
+SPEEDUP_METHOD = ("ratio of steady-state median step times (slower / faster); percentile "
+                  "bootstrap 95 % interval, each engine's steps resampled independently")
+
+
+def speedup(times: dict[str, np.ndarray], seed: int = 0, n_boot: int = N_BOOT,
+            max_samples: int = 4000) -> dict[str, Any] | None:
+    """Which engine is faster (ratio of steady-state medians, >= 1) with a bootstrap 95 % CI.
+
+    `ci95` is [low, high] of slower/faster; `significant` is True when the whole interval is
+    above 1 (the faster engine is faster beyond the measurement's doubt).
+    """
     if len(times) != 2:
         return None
     (na, ta), (nb, tb) = times.items()
@@ -49,7 +58,37 @@ def speedup(times: dict[str, np.ndarray], seed: int = 0) -> dict[str, Any] | Non
     else:
         fast, slow, tf_, ts = nb, na, tb, ta
         ratio = sa.median / sb.median
-    low, high = bootstrap_ratio_ci(ts, tf_, seed=seed)
+    low, high = bootstrap_ratio_ci(ts, tf_, seed=seed, n_boot=n_boot, max_samples=max_samples)
     return {"faster": fast, "slower": slow, "ratio": float(ratio), "ci95": [low, high],
             "unstable": bool(sa.unstable or sb.unstable),
-            "significant": bool(low > 1.0)}
+            "significant": bool(low > 1.0),
+            "medians_s": {na: sa.median, nb: sb.median},
+            "samples": {na: sa.n, nb: sb.n},
+            "level": LEVEL, "n_boot": n_boot, "method": SPEEDUP_METHOD}
+
+
+# Output parity tolerance: float32 forward passes of the same weights on the same batch agree to
+# ~1e-6 (MLP, LSTM) .. ~1e-5 (CNN with oneDNN); relative to the largest output magnitude.
+OUTPUT_TOLERANCE = 1e-4
+
+
+def output_parity(outputs: dict[str, Any], batch_size: int | None = None,
+                  batch_index: int = 0) -> dict[str, Any] | None:
+    """Max |difference| of two engines' outputs (logits) on the same batch, or None."""
+    arrays = {n: np.asarray(o, dtype=np.float64) for n, o in outputs.items() if o is not None}
+    if len(arrays) != 2:
+        return None
+    (na, a), (nb, b) = arrays.items()
+    base = {"engines": [na, nb], "batch_index": batch_index, "batch_size": batch_size}
+    if a.shape != b.shape:
+        return {**base, "shape": [list(a.shape), list(b.shape)], "max_abs_diff": None,
+                "max_rel_diff": None, "tolerance": OUTPUT_TOLERANCE, "within_tolerance": False,
+                "error": f"output shapes differ: {a.shape} vs {b.shape}"}
+    diff = np.abs(a - b)
+    finite = bool(np.isfinite(diff).all())
+    scale = max(1.0, float(np.nanmax(np.abs(a))) if a.size else 1.0)
+    max_abs = float(np.nanmax(diff)) if diff.size else 0.0
+    return {**base, "shape": list(a.shape), "max_abs_diff": max_abs if finite else None,
+            "max_rel_diff": max_abs / scale if finite else None,
+            "tolerance": OUTPUT_TOLERANCE,
+            "within_tolerance": bool(finite and max_abs / scale <= OUTPUT_TOLERANCE)}

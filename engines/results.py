@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .comparison import parity, speedup
+from .comparison import output_parity, parity, speedup
+from .fairness import fairness_report
 from .state import PHASES, EngineState, RunState
-from .stats import outlier_mask, summarize
+from .stats import UNSTABLE_IQR_RATIO, outlier_mask, summarize
 
 SCHEMA = 1
 
@@ -22,23 +23,38 @@ def _clean(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else x
 
 
-def engine_summary(es: EngineState, batch_size: int) -> dict[str, Any]:
-    """Steady-state figures of one engine."""
-    s = summarize(es.steady_times())
-    final = es.losses[-1] if len(es.losses) else None
+def times_summary(steady: np.ndarray, batch_size: int) -> dict[str, Any]:
+    """Steady-state figures of a set of step times (the timing part of an engine summary)."""
+    s = summarize(steady)
     if s is None:
         return {"median_step_s": None, "iqr_step_s": None, "samples_per_s": None,
-                "final_loss": _clean(final) if final is not None else None,
-                "steps_done": es.steps_done, "steady_steps": 0, "unstable": None}
+                "steady_steps": 0, "unstable": None}
     return {
         "median_step_s": s.median,
         "iqr_step_s": s.iqr,
         "samples_per_s": batch_size / s.median if s.median > 0 else None,
-        "final_loss": _clean(final) if final is not None else None,
-        "steps_done": es.steps_done,
         "steady_steps": s.n,
         "unstable": s.unstable,
+        # Added fields (schema 1 stays backward compatible):
+        "q1_step_s": s.q1,
+        "q3_step_s": s.q3,
+        "p50_step_s": s.median,
+        "p90_step_s": s.p90,
+        "p99_step_s": s.p99,
+        "mean_step_s": s.mean,
+        "iqr_over_median": _clean(s.rel_iqr),
+        "unstable_threshold": UNSTABLE_IQR_RATIO,
+        "outlier_steps": int(outlier_mask(steady).sum()),
     }
+
+
+def engine_summary(es: EngineState, batch_size: int) -> dict[str, Any]:
+    """Steady-state figures of one engine."""
+    final = es.losses[-1] if len(es.losses) else None
+    out = times_summary(es.steady_times(), batch_size)
+    out["final_loss"] = _clean(final) if final is not None else None
+    out["steps_done"] = es.steps_done
+    return out
 
 
 def engine_result(es: EngineState, batch_size: int) -> dict[str, Any]:
@@ -84,9 +100,19 @@ def build_results(state: RunState) -> dict[str, Any]:
                                           state.scenario.train.optimizer)
             comparison["speedup"] = speedup({n: state.engines[n].steady_times() for n in names},
                                             seed=settings.seed)
+            outputs = {n: state.engines[n].outputs for n in names}
+            if any(o is not None for o in outputs.values()):
+                comparison["output_parity"] = output_parity(outputs, settings.batch_size)
+        comparison["stability"] = {
+            "threshold_iqr_over_median": UNSTABLE_IQR_RATIO,
+            "stable": {n: (None if e["summary"]["unstable"] is None
+                           else not e["summary"]["unstable"]) for n, e in engines.items()},
+            **state.extra.get("stability", {"until_stable": False}),
+        }
         comparison.update(state.extra.get("comparison", {}))
         doc = {
             "schema": SCHEMA,
+            "kind": "run",
             "scenario": state.scenario.to_dict(),
             "settings": settings.to_dict(),
             "environment": state.environment,
@@ -96,6 +122,9 @@ def build_results(state: RunState) -> dict[str, Any]:
                           "samples": list(state.telemetry)},
             "started": state.started_wall,
         }
+        if state.extra.get("order"):
+            doc["order"] = list(state.extra["order"])
+    doc["fairness"] = fairness_report(doc).to_dict()
     return doc
 
 
@@ -103,7 +132,14 @@ def write_json(doc: dict[str, Any], path: str | Path) -> Path:
     """Write `doc` to `path` atomically: a temporary file in the same folder, then rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # Like mkstemp, but created 0666 & ~umask (mkstemp's 0600 would make exports private).
+    while True:
+        tmp = str(path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(doc, fh, indent=1, allow_nan=False)
@@ -122,3 +158,19 @@ def write_json(doc: dict[str, Any], path: str | Path) -> Path:
 def export(state: RunState, path: str | Path) -> Path:
     """Build and atomically write the results of `state`."""
     return write_json(build_results(state), path)
+
+
+def doc_steady_times(engine_doc: dict[str, Any], repeat: int | None = None) -> np.ndarray:
+    """Steady-state step times of one engine's block in a results document.
+
+    With `repeat`, only the steps of that repeat (documents merged from --repeat runs).
+    """
+    steps = engine_doc.get("steps") or []
+    return np.array([s["time_s"] for s in steps if s.get("phase") == "steady"
+                     and (repeat is None or s.get("repeat", 0) == repeat)], dtype=np.float64)
+
+
+def refresh_fairness(doc: dict[str, Any]) -> dict[str, Any]:
+    """Recompute doc['fairness'] after a document was assembled or merged; returns doc."""
+    doc["fairness"] = fairness_report(doc).to_dict()
+    return doc

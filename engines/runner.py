@@ -17,7 +17,13 @@ from .base import RunSettings
 from .environment import environment
 from .host import Cancelled, HostError, make_host
 from .state import RunState
+from .stats import UNSTABLE_IQR_RATIO, is_stable
 from .telemetry import NVML, TelemetrySampler
+
+# --until-stable stops an engine only once it has at least this many steady steps and, in the
+# alternate schedule, has had at least this many turns (so drift was shared by both engines).
+MIN_STABLE_STEPS = 30
+MIN_STABLE_TURNS = 2
 
 
 class Turnstile:
@@ -83,11 +89,19 @@ class Turnstile:
 
 
 class Comparison:
-    """One run of a scenario on several engines with shared settings."""
+    """One run of a scenario on several engines with shared settings.
+
+    until_stable: stop stepping (before `settings.steps`) once every engine has at least
+    `min_stable_steps` steady steps and IQR/median <= 10 % (in the sequential schedule each
+    engine stops once it is stable itself). collect_outputs: fetch each engine's outputs on
+    batch 0 at the end, for output parity (default: for the infer task).
+    """
 
     def __init__(self, scenario: Scenario, settings: RunSettings, engines: dict[str, str],
                  telemetry: bool = True, telemetry_hz: float = 2.0, first: str | None = None,
-                 nvml: NVML | None = None):
+                 nvml: NVML | None = None, until_stable: bool = False,
+                 min_stable_steps: int = MIN_STABLE_STEPS,
+                 collect_outputs: bool | None = None):
         settings.validate()
         self.scenario = scenario
         self.settings = settings
@@ -104,6 +118,43 @@ class Comparison:
         self.telemetry = telemetry
         self.telemetry_hz = telemetry_hz
         self.nvml = nvml
+        self.until_stable = until_stable
+        self.min_stable_steps = min_stable_steps
+        self.collect_outputs = settings.task == "infer" if collect_outputs is None \
+            else collect_outputs
+        self.state.extra["order"] = order
+        self.turns: dict[str, int] = {n: 0 for n in engines}
+        if until_stable:
+            self.state.extra["stability"] = {
+                "until_stable": True, "min_steady_steps": min_stable_steps,
+                "threshold_iqr_over_median": UNSTABLE_IQR_RATIO, "max_steps": settings.steps,
+                "min_turns": MIN_STABLE_TURNS if settings.schedule == "alternate" else 1,
+                "stopped_at_step": {n: None for n in engines},
+            }
+
+    def _stable(self, name: str) -> bool:
+        if self.settings.schedule == "alternate" and \
+                self.turns.get(name, 0) < MIN_STABLE_TURNS:
+            return False
+        with self.state.lock:
+            es = self.state.engines[name]
+            return is_stable(es.steady_times(), self.min_stable_steps)
+
+    def should_stop(self, name: str) -> bool:
+        """--until-stable: True when `name` (and, unless sequential, every other engine still
+        running) is stable, so `name` may end before its last step."""
+        if not self.until_stable or not self._stable(name):
+            return False
+        if self.settings.schedule == "sequential":
+            return True
+        for other, es in self.state.engines.items():
+            if other == name:
+                continue
+            with self.state.lock:
+                ended = es.finished
+            if not ended and not self._stable(other):
+                return False
+        return True
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -158,6 +209,11 @@ class Comparison:
         self.wait(poll=poll)
         return self.state
 
+    def _stopped_stable(self, name: str) -> None:
+        with self.state.lock:
+            self.state.extra["stability"]["stopped_at_step"][name] = \
+                self.state.engines[name].steps_done
+
     # -- one engine's worker thread ------------------------------------------------------------
     def run_engine(self, name: str) -> None:
         """Drive one engine from import to its last step; every failure becomes a status."""
@@ -173,6 +229,8 @@ class Comparison:
                 state.set_phase(name, event[1])
 
         slice_s = self.settings.slice_s if self.settings.schedule == "alternate" else math.inf
+        if self.until_stable:  # check stability about once a slice in every schedule
+            slice_s = self.settings.slice_s
         try:
             state.set_phase(name, "starting")
             host.start()
@@ -184,9 +242,21 @@ class Comparison:
                 if not self.turnstile.wait_turn(name, self.cancel_event):
                     raise Cancelled()
                 try:
+                    if self.should_stop(name):
+                        self._stopped_stable(name)
+                        break
                     finished = host.run_slice(self.settings.steps, slice_s, on_event)
+                    self.turns[name] += 1
+                    if not finished and self.should_stop(name):
+                        self._stopped_stable(name)
+                        finished = True
                 finally:
                     self.turnstile.end_turn(name)
+            if self.collect_outputs:
+                try:
+                    state.set_outputs(name, host.outputs(0))
+                except HostError:
+                    state.set_outputs(name, None)
             state.set_report(name, host.report())
             state.finish(name, "done")
         except Cancelled:

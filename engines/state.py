@@ -35,6 +35,8 @@ class EngineState:
     phase_codes: array = field(default_factory=lambda: array("b"))
     started_at: float | None = None
     ended_at: float | None = None
+    # The model's outputs on one batch (numpy), fetched at the end for output parity.
+    outputs: Any = None
 
     @property
     def label(self) -> str:
@@ -105,6 +107,16 @@ class RunState:
     def set_report(self, name: str, report: dict[str, Any]) -> None:
         with self.lock:
             self.engines[name].report = report
+            self._touch()
+
+    def set_outputs(self, name: str, outputs: Any) -> None:
+        with self.lock:
+            self.engines[name].outputs = outputs
+            self._touch()
+
+    def set_extra(self, key: str, value: Any) -> None:
+        with self.lock:
+            self.extra[key] = value
             self._touch()
 
     def set_pid(self, name: str, pid: int | None) -> None:

@@ -8,17 +8,25 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from engines import ENGINE_NAMES, MODES, SCHEDULES, TASKS, Comparison, RunState, settings_for
+from engines.archive import RunFileError, compare_runs, list_runs, load_run, save_run
 from engines.base import ENGINE_LABELS, RunSettings
+from engines.inference import format_inference, inference_settings, merge_inference
+from engines.matrix import build_matrix_doc, format_matrix, matrix_cells
+from engines.repeats import merge_repeats, repeat_orders
 from engines.results import build_results, write_json
 from scenarios import Scenario, ScenarioError, discover, find
 
-from .paths import user_scenario_dir
+from .paths import runs_dir, user_scenario_dir
+
+# --until-stable without --steps: at most this many times the scenario's steps.
+UNTIL_STABLE_STEP_FACTOR = 10
 
 EXIT_OK, EXIT_ENGINE_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -67,6 +75,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fault", action="append", default=[], metavar="ENGINE=SPEC",
                    help="with --fake: inject a fault, e.g. tensorflow=nan@20 "
                         "(nan|error|oom|crash@STEP, unavailable, slow)")
+    p.add_argument("--until-stable", action="store_true",
+                   help="keep stepping until both engines are stable (IQR/median <= 10%%), at "
+                        f"most --steps (default {UNTIL_STABLE_STEP_FACTOR}x the scenario's steps)")
+    p.add_argument("--repeat", type=int, metavar="K", default=1,
+                   help="run the whole comparison K times, alternating which engine goes first; "
+                        "report per-repeat medians and their spread")
+    p.add_argument("--matrix", action="store_true",
+                   help="run train and infer in every mode on both engines and show one table: "
+                        "median, first-step (compile) cost, steps until compiling pays off")
+    p.add_argument("--matrix-modes", metavar="LIST", default=",".join(MODES),
+                   help=f"modes for --matrix (default {','.join(MODES)})")
+    p.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"),
+                   help="show two results files (saved runs or --export) side by side and exit")
+    p.add_argument("--list-runs", action="store_true",
+                   help="list saved runs, newest first, and exit")
+    p.add_argument("--no-save", action="store_true",
+                   help="do not save this run in the saved-runs folder")
     return p
 
 
@@ -118,9 +143,12 @@ def make_settings(args: argparse.Namespace, scenario: Scenario) -> RunSettings:
         faults[k] = v
     if faults and not args.fake:
         raise BadInput("--fault only works with --fake engines")
+    steps = args.steps
+    if getattr(args, "until_stable", False) and steps is None:
+        steps = scenario.train.steps * UNTIL_STABLE_STEP_FACTOR
     try:
         return settings_for(
-            scenario, steps=args.steps, batch_size=args.batch_size, mode=args.mode,
+            scenario, steps=steps, batch_size=args.batch_size, mode=args.mode,
             task=args.task, schedule=args.schedule, device=args.device, threads=args.threads,
             warmup_steps=args.warmup_steps,
             isolation="thread" if args.in_process else "process", faults=faults,
@@ -134,7 +162,7 @@ def make_settings(args: argparse.Namespace, scenario: Scenario) -> RunSettings:
 def _fmt_s(x: float | None, unit: str = "ms") -> str:
     if x is None:
         return "-"
-    return f"{x * 1e3:.3g} ms" if unit == "ms" else f"{x:.2f} s"
+    return f"{x * 1e3:.3g} ms" if unit == "ms" and x < 1 else f"{x:.2f} s"
 
 
 def progress_line(state: RunState) -> str:
@@ -148,7 +176,7 @@ def progress_line(state: RunState) -> str:
 
 def summary_table(doc: dict[str, Any]) -> str:
     rows = [("engine", "status", "steps", "median", "IQR", "samples/s", "first step", "import",
-             "final loss")]
+             "final loss", "stable")]
     for name, e in doc["engines"].items():
         s = e["summary"]
         rows.append((
@@ -157,9 +185,10 @@ def summary_table(doc: dict[str, Any]) -> str:
             f"{s['samples_per_s']:.0f}" if s["samples_per_s"] else "-",
             _fmt_s(e["phases_s"].get("first_step")), _fmt_s(e["phases_s"].get("import"), "s"),
             f"{s['final_loss']:.5g}" if s["final_loss"] is not None else "-",
+            _stable_cell(s),
         ))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     for name, e in doc["engines"].items():
         if e["error"]:
@@ -178,6 +207,16 @@ def summary_table(doc: dict[str, Any]) -> str:
             caveat += " [parity failed: the engines did not do the same work]"
         lines.append(f"speed-up: {ENGINE_LABELS.get(sp['faster'], sp['faster'])} is "
                      f"{sp['ratio']:.2f}x faster per step (95% CI {lo:.2f}-{hi:.2f}){caveat}")
+    stab = comp.get("stability") or {}
+    if stab.get("until_stable"):
+        parts = []
+        for name, at in (stab.get("stopped_at_step") or {}).items():
+            label = ENGINE_LABELS.get(name, name)
+            stable = "stable" if (stab.get("stable") or {}).get(name) else "NOT stable"
+            done = doc["engines"][name]["summary"]["steps_done"]
+            parts.append(f"{label} stable, stopped at step {at}" if at is not None else
+                         f"{label} {stable} after all {done} steps")
+        lines.append("until stable: " + "; ".join(parts))
     st = doc["settings"]
     lines.append(f"settings: task {st['task']}, mode {st['mode']}, schedule {st['schedule']}"
                  f"{' (contended)' if st['schedule'] == 'parallel' else ''}, device {st['device']}, "
@@ -185,12 +224,30 @@ def summary_table(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run_headless(scenario: Scenario, settings: RunSettings, engines: dict[str, str],
-                 export_path: str | None, telemetry: bool, out=sys.stdout) -> int:
-    comp = Comparison(scenario, settings, engines, telemetry=telemetry)
-    print(f"Running {scenario.name!r} on {', '.join(ENGINE_LABELS.get(n, n) for n in engines)}: "
-          f"{settings.steps} steps, batch {settings.batch_size}, {settings.task}, "
-          f"{settings.mode}, {settings.schedule}", file=out, flush=True)
+def _stable_cell(s: dict[str, Any]) -> str:
+    """'yes (4%)' / 'NO (21%)': IQR/median against the 10 % limit."""
+    if s.get("unstable") is None:
+        return "-"
+    med = s.get("median_step_s")
+    rel = s.get("iqr_over_median")
+    if rel is None and med:
+        rel = (s.get("iqr_step_s") or 0.0) / med
+    pct = f" ({rel:.0%})" if isinstance(rel, (int, float)) else ""
+    return ("NO" if s["unstable"] else "yes") + pct
+
+
+class Interrupted(Exception):
+    """Ctrl-C during a run: the engines were stopped. `doc` is the interrupted comparison's
+    (partial) results document."""
+
+    def __init__(self, doc: dict[str, Any]):
+        super().__init__("interrupted")
+        self.doc = doc
+
+
+def execute(comp: Comparison, out=None) -> tuple[dict[str, Any], bool]:
+    """Run one comparison with progress lines; returns (results document, interrupted)."""
+    out = out or sys.stdout
     tty = out.isatty()
     last = [0.0]
 
@@ -217,17 +274,235 @@ def run_headless(scenario: Scenario, settings: RunSettings, engines: dict[str, s
         comp.wait(timeout=2.0)
     if tty:
         print("\r\033[K", end="", file=out)
-    doc = build_results(comp.state)
-    print(summary_table(doc), file=out, flush=True)
+    return build_results(comp.state), interrupted
+
+
+def _doc_ok(doc: dict[str, Any]) -> bool:
+    if doc.get("kind") == "matrix":
+        return all(_doc_ok(c) for c in doc["matrix"]["cells"])
+    return all(e.get("status") == "done" for e in doc.get("engines", {}).values())
+
+
+def _describe(settings: RunSettings) -> str:
+    return (f"{settings.steps} steps, batch {settings.batch_size}, {settings.task}, "
+            f"{settings.mode}, {settings.schedule}")
+
+
+def run_plan(scenario: Scenario, settings: RunSettings, engines: dict[str, str], *,
+             telemetry: bool = True, until_stable: bool = False, repeat: int = 1,
+             out=None) -> dict[str, Any]:
+    """Run one measurement (one comparison; both batch sizes for infer; K repeats) and return
+    its results document. Raises Interrupted on Ctrl-C."""
+    out = out or sys.stdout
+
+    def one(st: RunSettings, first: str | None = None, tag: str = "") -> dict[str, Any]:
+        print(f"{tag}{_describe(st)}", file=out, flush=True)
+        comp = Comparison(scenario, st, engines, telemetry=telemetry, first=first,
+                          until_stable=until_stable)
+        doc, interrupted = execute(comp, out)
+        if interrupted:
+            raise Interrupted(doc)
+        return doc
+
+    def measurement(first: str | None, tag: str) -> dict[str, Any]:
+        if settings.task == "infer":
+            docs = [one(st, first, f"{tag}[infer, batch {st.batch_size}] ")
+                    for st in inference_settings(settings)]
+            return merge_inference(docs, seed=settings.seed)
+        return one(settings, first, tag)
+
+    if repeat <= 1:
+        return measurement(None, "")
+    docs = []
+    for r, order in enumerate(repeat_orders(list(engines), repeat)):
+        docs.append(measurement(order[0], f"[repeat {r + 1}/{repeat}, "
+                                          f"{ENGINE_LABELS.get(order[0], order[0])} first] "))
+    return merge_repeats(docs, seed=settings.seed)
+
+
+def run_matrix(scenario: Scenario, settings: RunSettings, engines: dict[str, str],
+               modes: tuple[str, ...], *, telemetry: bool = True, until_stable: bool = False,
+               out=None) -> dict[str, Any]:
+    """Every (task, mode) cell as its own comparison; returns the matrix document."""
+    out = out or sys.stdout
+    docs = []
+    cells = matrix_cells(engines, modes)
+    for i, cell in enumerate(cells):
+        st = cell.settings(settings)
+        who = ", ".join(ENGINE_LABELS.get(n, n) for n in cell.engines)
+        print(f"[matrix {i + 1}/{len(cells)}: {cell.label} on {who}] {_describe(st)}", file=out,
+              flush=True)
+        comp = Comparison(scenario, st, cell.engines, telemetry=telemetry,
+                          until_stable=until_stable)
+        doc, interrupted = execute(comp, out)
+        if interrupted:
+            raise Interrupted(doc)
+        docs.append(doc)
+    return build_matrix_doc(docs, settings, engines)
+
+
+def repeat_table(doc: dict[str, Any]) -> str:
+    """Per-repeat medians, the ratio of each repeat, and their spread."""
+    rep = doc.get("repeats") or {}
+    names = list(doc.get("engines") or {})
+    sp = (doc.get("comparison") or {}).get("speedup")
+    head = ["repeat", "first", *(f"{ENGINE_LABELS.get(n, n)} median" for n in names)]
+    if sp:
+        head.append(f"{ENGINE_LABELS.get(sp['slower'], sp['slower'])}/"
+                    f"{ENGINE_LABELS.get(sp['faster'], sp['faster'])}")
+    rows = [tuple(head)]
+    for r in rep.get("runs", []):
+        first = (r.get("order") or ["?"])[0]
+        cells = [str(r["repeat"] + 1), ENGINE_LABELS.get(first, first)]
+        cells += [_fmt_s(r["median_step_s"].get(n)) for n in names]
+        if sp:
+            cells.append(f"{r['ratio']:.3f}" if r.get("ratio") else "-")
+        rows.append(tuple(cells))
+    widths = [max(len(x[i]) for x in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(x, widths)).rstrip() for x in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    for n, spread in (rep.get("median_spread") or {}).items():
+        if spread.get("median"):
+            lines.append(f"{ENGINE_LABELS.get(n, n)}: per-repeat medians "
+                         f"{_fmt_s(spread['min'])}..{_fmt_s(spread['max'])} "
+                         f"(spread {spread['rel_range']:.1%} of the median)")
+    rs = rep.get("ratio_spread") or {}
+    if rs.get("median"):
+        lines.append(f"ratio across repeats: {rs['min']:.3f}..{rs['max']:.3f} "
+                     f"(spread {rs['rel_range']:.1%})")
+    return "\n".join(lines)
+
+
+FAIRNESS_TABLE_KEYS = ("version", "device", "dtype", "threads", "mode", "tf32", "onednn", "xla",
+                       "batch_size")
+
+
+def fairness_text(doc: dict[str, Any]) -> str:
+    """What each engine ran with (flagged '!' where the sides differ in something that changes
+    speed), then the warnings. The full report, with the measures taken, is in the export."""
+    fair = doc.get("fairness") or {}
+    names = fair.get("engines") or []
+    lines = []
+    rows = [("", *(ENGINE_LABELS.get(n, n) for n in names))]
+    for r in fair.get("rows", []):
+        if r["key"] in FAIRNESS_TABLE_KEYS:
+            flag = "! " if r["differs"] and r["affects_speed"] else "  "
+            rows.append((flag + r["label"], *(r["values"].get(n, "?") for n in names)))
+    if len(rows) > 1 and names:
+        widths = [max(len(x[i]) for x in rows) for i in range(len(rows[0]))]
+        lines += ["  ".join(c.ljust(w) for c, w in zip(x, widths)).rstrip() for x in rows]
+    for w in fair.get("warnings", []):
+        lines.append(f"{'WARNING' if w['level'] == 'warning' else 'note'}: {w['text']}")
+    return "\n".join(lines)
+
+
+def save(doc: dict[str, Any], out=None) -> None:
+    """Save a finished run in the saved-runs folder; a failure is a warning, not an error."""
+    out = out or sys.stdout
+    try:
+        path = save_run(doc, runs_dir())
+    except OSError as err:
+        print(f"warning: could not save the run in {runs_dir()}: {err}", file=sys.stderr)
+        return
+    print(f"saved as {path}", file=out)
+
+
+def run_headless(scenario: Scenario, settings: RunSettings, engines: dict[str, str],
+                 export_path: str | None, telemetry: bool, out=None, *,
+                 until_stable: bool = False, repeat: int = 1, matrix_modes: tuple[str, ...] = (),
+                 save_runs: bool = True) -> int:
+    out = out or sys.stdout
+    what = "matrix" if matrix_modes else f"{settings.task}, {settings.mode}"
+    print(f"Running {scenario.name!r} on {', '.join(ENGINE_LABELS.get(n, n) for n in engines)}: "
+          f"{settings.steps} steps{' max (until stable)' if until_stable else ''}, batch "
+          f"{settings.batch_size}, {what}, {settings.schedule}"
+          f"{f', {repeat} repeats' if repeat > 1 else ''}", file=out, flush=True)
+    try:
+        if matrix_modes:
+            doc = run_matrix(scenario, settings, engines, matrix_modes, telemetry=telemetry,
+                             until_stable=until_stable, out=out)
+        else:
+            doc = run_plan(scenario, settings, engines, telemetry=telemetry,
+                           until_stable=until_stable, repeat=repeat, out=out)
+    except Interrupted as stop:
+        # The interrupted comparison's partial results: shown and exported, never saved.
+        print(summary_table(stop.doc), file=out, flush=True)
+        if export_path:
+            write_json(stop.doc, export_path)
+            print(f"partial results written to {export_path}", file=out)
+        return EXIT_INTERRUPTED
+    if doc.get("kind") == "matrix":
+        print(format_matrix(doc["matrix"]["rows"]), file=out, flush=True)
+    else:
+        print(summary_table(doc), file=out, flush=True)
+        if doc.get("inference"):
+            print(format_inference(doc), file=out)
+        if doc.get("repeats"):
+            print(repeat_table(doc), file=out)
+        warnings = fairness_text(doc)
+        if warnings:
+            print(warnings, file=out)
     if export_path:
         write_json(doc, export_path)
         print(f"results written to {export_path}", file=out)
-    if interrupted:
-        return EXIT_INTERRUPTED
-    return comp.state.exit_code()
+    if save_runs:
+        save(doc, out)
+    return EXIT_OK if _doc_ok(doc) else EXIT_ENGINE_FAILED
 
 
-def list_scenarios(scenarios: list[Scenario], problems: list[ScenarioError], out=sys.stdout) -> None:
+def print_runs(out=None) -> int:
+    """--list-runs: the saved runs, newest first; skipped files as warnings on stderr."""
+    out = out or sys.stdout
+    directory = runs_dir()
+    listing = list_runs(directory)
+    for w in listing.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    if not listing.runs:
+        print(f"no saved runs in {directory}", file=out)
+        return EXIT_OK
+    rows = [("started", "scenario", "task/mode", "device", "verdict", "file")]
+    for r in listing.runs:
+        rows.append((r.started_text, r.scenario,
+                     "matrix" if r.kind == "matrix" else f"{r.task}/{r.mode}"
+                     + (f" x{r.repeats}" if r.repeats else ""),
+                     r.device, r.verdict, r.path.name))
+    widths = [max(len(x[i]) for x in rows) for i in range(len(rows[0]))]
+    for x in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(x, widths)).rstrip(), file=out)
+    print(f"({len(listing.runs)} runs in {directory})", file=out)
+    return EXIT_OK
+
+
+def compare_text(a: dict[str, Any], b: dict[str, Any], name_a: str, name_b: str) -> str:
+    """--compare: two results documents side by side, as text."""
+    cmp = compare_runs(a, b)
+    lines = [f"A: {name_a}  ({cmp.title_a})", f"B: {name_b}  ({cmp.title_b})", ""]
+    rows = [("", "A", "B", "")]
+    section = None
+    for r in cmp.rows:
+        if r.section != section:
+            rows.append((f"[{r.section}]", "", "", ""))
+            section = r.section
+        rows.append(("  " + r.label, r.a, r.b, ("* " if r.differs else "") + r.note))
+    widths = [max(len(x[i]) for x in rows) for i in range(4)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(x, widths)).rstrip() for x in rows]
+    for w in cmp.warnings:
+        lines.append(f"warning: {w}")
+    return "\n".join(lines)
+
+
+def compare_files(path_a: str, path_b: str, out=None) -> int:
+    out = out or sys.stdout
+    try:
+        a, b = load_run(path_a), load_run(path_b)
+    except RunFileError as err:
+        raise BadInput(f"--compare: {err}") from None
+    print(compare_text(a, b, path_a, path_b), file=out)
+    return EXIT_OK
+
+
+def list_scenarios(scenarios: list[Scenario], problems: list[ScenarioError], out=None) -> None:
+    out = out or sys.stdout
     width = max(len(s.name) for s in scenarios)
     for s in scenarios:
         origin = "built-in" if s.builtin else s.source
@@ -247,17 +522,36 @@ def main(argv: list[str] | None = None) -> int:
         if args.list:
             list_scenarios(scenarios, problems)
             return EXIT_OK
+        if args.list_runs:
+            return print_runs()
+        if args.compare:
+            return compare_files(*args.compare)
+        if args.repeat < 1:
+            raise BadInput(f"--repeat: expected a positive integer, got {args.repeat}")
+        matrix_modes: tuple[str, ...] = ()
+        if args.matrix:
+            matrix_modes = tuple(m.strip() for m in args.matrix_modes.split(",") if m.strip())
+            bad = [m for m in matrix_modes if m not in MODES]
+            if bad or not matrix_modes:
+                raise BadInput(f"--matrix-modes: expected some of {', '.join(MODES)}, got "
+                               f"{args.matrix_modes!r}")
+            if args.repeat > 1:
+                raise BadInput("--matrix and --repeat cannot be combined")
+            if "eager" not in matrix_modes:
+                matrix_modes = ("eager", *matrix_modes)  # the baseline of "pays off after"
         if args.export and not args.export.endswith(".json"):
             raise BadInput(f"--export: expected a path ending in .json, got {args.export!r}")
         engines = engine_map(args)
-        if args.no_tui:
+        if args.no_tui or args.matrix:
             try:
                 scenario = pick_scenario(args, scenarios)
             except ScenarioError as err:
                 raise BadInput(str(err)) from None
             settings = make_settings(args, scenario)
             return run_headless(scenario, settings, engines, args.export,
-                                telemetry=not args.no_telemetry)
+                                telemetry=not args.no_telemetry, until_stable=args.until_stable,
+                                repeat=args.repeat, matrix_modes=matrix_modes,
+                                save_runs=not args.no_save)
         from .launch import launch_app  # Textual is imported only here
 
         return launch_app(args, scenarios, problems, engines)
@@ -267,4 +561,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def console_main() -> None:  # pragma: no cover - the console script
+    # A shell without job control starts background commands with SIGINT ignored, and
+    # Python then never raises KeyboardInterrupt: restore it so Ctrl-C always stops a run.
+    # SIGTERM gets the same graceful path (kill children, export what we have).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     sys.exit(main())

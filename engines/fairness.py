@@ -1,0 +1,315 @@
+"""The fairness report: what each engine ran with, what the run did to keep the comparison fair,
+and visible warnings wherever the two sides differ in something that changes speed.
+
+Pure functions over an export document (or a live RunState): no framework, no UI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .base import ENGINE_LABELS
+from .stats import UNSTABLE_IQR_RATIO
+
+# How each engine synchronises before the clock is read (what the engines' step() does).
+SYNC = {
+    "pytorch": "loss.item() before reading the clock (+ torch.cuda.synchronize() on GPU)",
+    "tensorflow": "loss.numpy() outside tf.function before reading the clock",
+}
+
+
+@dataclass(frozen=True)
+class FairnessRow:
+    """One property across engines. `values` are display strings keyed by engine name."""
+
+    key: str
+    label: str
+    values: dict[str, str]
+    differs: bool
+    affects_speed: bool
+
+    @property
+    def flagged(self) -> bool:
+        """True when the sides differ in something that changes speed (show it in red)."""
+        return self.differs and self.affects_speed
+
+
+@dataclass(frozen=True)
+class FairnessWarning:
+    """level: 'warning' (the comparison is skewed or in doubt) or 'note' (worth knowing)."""
+
+    level: str
+    key: str
+    text: str
+
+
+@dataclass
+class FairnessReport:
+    engines: list[str]
+    rows: list[FairnessRow] = field(default_factory=list)
+    measures: list[str] = field(default_factory=list)
+    warnings: list[FairnessWarning] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "engines": list(self.engines),
+            "rows": [{"key": r.key, "label": r.label, "values": r.values, "differs": r.differs,
+                      "affects_speed": r.affects_speed} for r in self.rows],
+            "measures": list(self.measures),
+            "warnings": [{"level": w.level, "key": w.key, "text": w.text}
+                         for w in self.warnings],
+        }
+
+
+def _label(name: str) -> str:
+    return ENGINE_LABELS.get(name, name)
+
+
+def _onoff(v: Any) -> str:
+    return "?" if v is None else ("on" if v else "off")
+
+
+def _device(v: Any) -> str:
+    text = str(v or "?").lower().lstrip("/")
+    if text.startswith(("gpu", "cuda")):
+        idx = text.split(":", 1)[1] if ":" in text else "0"
+        return f"GPU {idx}"
+    if text.startswith("cpu"):
+        return "CPU"
+    return str(v or "?")
+
+
+def _mode_family(mode: str) -> str:
+    m = (mode or "").lower()
+    if m == "?":
+        return "?"
+    return "eager" if m == "eager" else "compiled"
+
+
+def _version(name: str, versions: dict[str, Any]) -> str:
+    if not versions:
+        return "?"
+    for key in ("torch", "tensorflow"):
+        if key in versions:
+            text = f"{key} {versions[key]}"
+            if key == "tensorflow" and versions.get("keras"):
+                text += f" (keras {versions['keras']})"
+            return text
+    fakes = [f"{k} {v}" for k, v in versions.items() if k.startswith("fake")]
+    return ", ".join(fakes) + " (simulated)" if fakes else \
+        ", ".join(f"{k} {v}" for k, v in versions.items() if k != "numpy")
+
+
+def fairness_report(doc: dict[str, Any]) -> FairnessReport:
+    """The fairness report of a results document (schema 1, any version of it).
+
+    Works on partial documents too (a live run, an engine that failed before reporting):
+    what is unknown shows as '?' and never raises.
+    """
+    engines: dict[str, Any] = doc.get("engines") or {}
+    settings: dict[str, Any] = doc.get("settings") or {}
+    names = list(engines)
+    report = FairnessReport(names)
+    cfg = {n: (engines[n].get("config") or {}) for n in names}
+    ver = {n: (engines[n].get("versions") or {}) for n in names}
+    bs = settings.get("batch_size")
+
+    def threads(c: dict[str, Any]) -> str:
+        if "intra_op_threads" not in c:
+            return "?"
+        return f"{c.get('intra_op_threads')} intra-op / {c.get('inter_op_threads', '?')} inter-op"
+
+    isolation = settings.get("isolation", "process")
+    specs: list[tuple[str, str, Any, bool]] = [
+        ("version", "framework version", lambda n: _version(n, ver[n]), False),
+        ("device", "device", lambda n: _device(cfg[n].get("device")) if cfg[n] else "?", True),
+        ("dtype", "dtype", lambda n: str(cfg[n].get("dtype", settings.get("dtype", "?"))), True),
+        ("threads", "threads", lambda n: threads(cfg[n]), True),
+        ("mode", "mode", lambda n: str(cfg[n].get("mode", "?")), True),
+        ("tf32", "TF32", lambda n: _onoff(cfg[n].get("tf32")), True),
+        ("onednn", "oneDNN", lambda n: _onoff(cfg[n].get("onednn")), True),
+        ("xla", "XLA", lambda n: _onoff(cfg[n].get("xla")), True),
+        ("batch_size", "batch size", lambda n: str(cfg[n].get("batch_size", bs)), True),
+        ("sync", "synchronisation",
+         lambda n: SYNC.get(engines[n].get("implementation", n).split(":")[-1], "?"), False),
+        ("process", "hosting",
+         lambda n: "own child process" if isolation == "process" else "thread in the app's process",
+         False),
+    ]
+    for key, label, get, matters in specs:
+        values = {n: get(n) for n in names}
+        known = [v for v in values.values() if "?" not in v]
+        if key == "mode":
+            families = {_mode_family(v) for v in known}
+            differs = len(families) > 1
+        else:
+            differs = len(set(known)) > 1
+        report.rows.append(FairnessRow(key, label, values, differs, matters))
+
+    report.measures = _measures(doc, names)
+    report.warnings = _warnings(doc, names, report.rows, cfg)
+    return report
+
+
+def _measures(doc: dict[str, Any], names: list[str]) -> list[str]:
+    settings = doc.get("settings") or {}
+    scenario = doc.get("scenario") or {}
+    train = scenario.get("train") or {}
+    data = scenario.get("data") or {}
+    seed = settings.get("seed", data.get("seed", "?"))
+    bs = settings.get("batch_size", "?")
+    out = [
+        f"same initial weights: generated once in numpy (seed {seed}) and loaded into every "
+        "engine, converted to each framework's layout",
+        f"same batches in the same order: one seeded shuffle of {data.get('samples', '?')} "
+        f"samples in batches of {bs}, materialised on the device before timing",
+    ]
+    if train:
+        out.append(f"same hyper-parameters: {train.get('optimizer', '?')}, learning rate "
+                   f"{train.get('learning_rate', '?')}, loss {train.get('loss', '?')}")
+    syncs = [f"{_label(n)}: {SYNC[k]}" for n in names
+             if (k := (doc['engines'][n].get('implementation') or n).split(':')[-1]) in SYNC]
+    if syncs:
+        out.append("synchronised before every clock read (perf_counter): " + "; ".join(syncs))
+    sched = settings.get("schedule", "alternate")
+    if sched == "alternate":
+        out.append(f"engines take turns of about {settings.get('slice_s', 1.0):g} s (A B A B), so "
+                   "drift affects both; the first step after each switch is kept out of the "
+                   "statistics")
+    elif sched == "sequential":
+        out.append("engines ran one after the other (sequential), never at the same time")
+    else:
+        out.append("engines ran at the same time (parallel): contended, labelled so")
+    out.append(f"first step (trace/compile) and {settings.get('warmup_steps', '?')} warm-up "
+               "steps reported separately; statistics use steady-state steps only (median, IQR)")
+    if settings.get("isolation", "process") == "process":
+        out.append("each engine in its own process: imports, thread settings and memory apart")
+    if settings.get("threads"):
+        out.append(f"same thread budget: {settings['threads']} intra-op thread(s) per engine")
+    par = (doc.get("comparison") or {}).get("parity") or {}
+    if par.get("steps_compared"):
+        out.append(f"identical work checked: loss compared at every step over "
+                   f"{par['steps_compared']} steps, max relative difference "
+                   f"{par['max_rel_loss_diff']:.1e}" if par.get("max_rel_loss_diff") is not None
+                   else "identical work checked: loss compared at every step")
+    return out
+
+
+def _warnings(doc: dict[str, Any], names: list[str], rows: list[FairnessRow],
+              cfg: dict[str, dict[str, Any]]) -> list[FairnessWarning]:
+    settings = doc.get("settings") or {}
+    engines = doc.get("engines") or {}
+    comparison = doc.get("comparison") or {}
+    out: list[FairnessWarning] = []
+    by_key = {r.key: r for r in rows}
+
+    def on_only(key: str) -> list[str]:
+        return [n for n, v in by_key[key].values.items() if v == "on"]
+
+    if len(names) == 2:
+        row = by_key["xla"]
+        if row.differs:
+            (only,) = on_only("xla") or [names[0]]
+            out.append(FairnessWarning("warning", "xla",
+                       f"XLA on {_label(only)} only: its steps are XLA-compiled, the other's are "
+                       "not; not like with like"))
+        row = by_key["tf32"]
+        if row.differs:
+            (only,) = on_only("tf32") or [names[0]]
+            out.append(FairnessWarning("warning", "tf32",
+                       f"TF32 on {_label(only)} only: its float32 matmuls use TF32 (faster, "
+                       "less exact)"))
+        if by_key["onednn"].differs:
+            only = on_only("onednn")
+            out.append(FairnessWarning("warning", "onednn",
+                       f"oneDNN on {', '.join(_label(n) for n in only) or 'one side'} only: "
+                       "CPU kernels differ"))
+        if by_key["threads"].differs:
+            out.append(FairnessWarning("warning", "threads", "different thread budgets: " +
+                       ", ".join(f"{_label(n)} {v}" for n, v in by_key["threads"].values.items())))
+        if by_key["mode"].differs:
+            out.append(FairnessWarning("warning", "mode", "not like with like: " + " vs ".join(
+                f"{_label(n)} {v}" for n, v in by_key["mode"].values.items())))
+        if by_key["device"].differs:
+            out.append(FairnessWarning("warning", "device", "engines on different devices: " +
+                       ", ".join(f"{_label(n)} {v}" for n, v in by_key["device"].values.items())))
+        for key in ("dtype", "batch_size"):
+            if by_key[key].differs:
+                out.append(FairnessWarning("warning", key, f"different {by_key[key].label}: " +
+                           ", ".join(f"{_label(n)} {v}" for n, v in by_key[key].values.items())))
+    for n in names:
+        note = cfg[n].get("note")
+        if note:
+            out.append(FairnessWarning("note", "mode", f"{_label(n)}: {note}"))
+    if settings.get("schedule") == "parallel":
+        out.append(FairnessWarning("warning", "schedule",
+                   "contended: both engines ran at once and competed for cores and memory "
+                   "bandwidth"))
+    if settings.get("isolation") == "thread":
+        out.append(FairnessWarning("note", "process",
+                   "in-process: both frameworks share one process (memory figures mixed, "
+                   "Python's GIL shared)"))
+    if any(c.get("simulated") for c in cfg.values()) or any(
+            str(e.get("implementation", "")).startswith("fake") for e in engines.values()):
+        out.append(FairnessWarning("warning", "simulated",
+                   "simulated engines (--fake): these figures are not measurements"))
+    for n in names:
+        e = engines[n]
+        status = e.get("status")
+        if status not in (None, "done", "running", "pending"):
+            out.append(FairnessWarning("warning", "status",
+                       f"{_label(n)} {status}: its figures are incomplete"))
+        s = e.get("summary") or {}
+        med, iqr = s.get("median_step_s"), s.get("iqr_step_s")
+        if s.get("unstable") and med:
+            rel = (iqr or 0.0) / med
+            out.append(FairnessWarning("warning", "unstable",
+                       f"{_label(n)} unstable: IQR/median {rel:.0%} (limit "
+                       f"{UNSTABLE_IQR_RATIO:.0%}) over {s.get('steady_steps', 0)} steady steps; "
+                       "more steps (--until-stable) or a quieter machine"))
+        elif s.get("unstable") and s.get("steady_steps", 0) and not med:
+            out.append(FairnessWarning("warning", "unstable",
+                       f"{_label(n)}: too few steady steps to trust"))
+        n_out = s.get("outlier_steps")
+        if n_out:
+            out.append(FairnessWarning("note", "outliers",
+                       f"{_label(n)}: {n_out} outlier step(s) marked (GC pauses, retracing); "
+                       "kept in the statistics, the median is robust to them"))
+    par = comparison.get("parity") or {}
+    if par.get("within_tolerance") is False:
+        out.append(FairnessWarning("warning", "parity",
+                   "loss parity failed: the engines did not do the same work"))
+    op = comparison.get("output_parity") or {}
+    if op.get("within_tolerance") is False:
+        out.append(FairnessWarning("warning", "output_parity",
+                   "output parity failed: the models do not compute the same function"))
+    sp = comparison.get("speedup") or {}
+    if sp and not sp.get("significant", True):
+        lo, hi = sp.get("ci95", [None, None])
+        out.append(FairnessWarning("note", "speedup",
+                   f"the 95 % interval of the speed-up ({lo:.2f}-{hi:.2f}) includes 1: no "
+                   "clear difference" if lo is not None else "no clear difference"))
+    return out
+
+
+def fairness_doc_of_state(state: Any) -> dict[str, Any]:
+    """A light results document of a live RunState (no step lists) for fairness_report()."""
+    from .results import engine_summary
+
+    with state.lock:
+        settings = state.settings
+        engines = {}
+        for n, es in state.engines.items():
+            report = es.report or {}
+            engines[n] = {"implementation": es.impl, "status": es.status,
+                          "versions": report.get("versions", {}),
+                          "config": report.get("config", {}),
+                          "summary": engine_summary(es, settings.batch_size)}
+        return {"settings": settings.to_dict(), "scenario": state.scenario.to_dict(),
+                "engines": engines, "comparison": dict(state.extra.get("comparison", {}))}
+
+
+def fairness_of_state(state: Any) -> FairnessReport:
+    """fairness_report() of a live run (cheap: no bootstrap, no step lists)."""
+    return fairness_report(fairness_doc_of_state(state))
