@@ -8,31 +8,51 @@ import numpy as np
 
 from .stats import LEVEL, N_BOOT, bootstrap_ratio_ci, summarize
 
-# Relative loss tolerance per optimiser. SGD in float32 agrees to ~1e-6 (measured); Adam
-# divides by sqrt(v) + eps, and TF/Keras and torch place eps differently, so it drifts more.
-PARITY_TOLERANCE = {"sgd": 1e-3, "momentum": 1e-3, "adam": 1e-2}
+# Loss parity is judged twice. Over the first EARLY_STEPS steps the two engines must agree to
+# float32 round-off: that proves they do the same work (same weights, batches, optimiser); a
+# transposed kernel or a wrong learning rate shows here at 1e-3 or more. Over a whole run,
+# training amplifies round-off (measured, SGD: cnn 8e-3 after 200 steps, mlp 2e-7 after 300),
+# so the drift tolerance is looser. Adam turns near-zero gradients into full-size steps and
+# Keras/torch place its epsilon differently, so it drifts faster (measured over 50 steps:
+# regression 5e-5, mlp 5e-4, lstm 1.2e-3, cnn 7e-2).
+EARLY_STEPS = 50
+EARLY_TOLERANCE = {"sgd": 1e-4, "momentum": 1e-4, "adam": 1e-1}
+PARITY_TOLERANCE = {"sgd": 2e-2, "momentum": 2e-2, "adam": 2e-1}
+INFER_TOLERANCE = 1e-4  # forward passes only: nothing accumulates
 
 
-def parity(losses_a: np.ndarray, losses_b: np.ndarray, optimizer: str) -> dict[str, Any]:
-    """Compare two loss curves over the steps both have done."""
+def parity(losses_a: np.ndarray, losses_b: np.ndarray, optimizer: str,
+           task: str = "train") -> dict[str, Any]:
+    """Compare two loss curves over the steps both have done (early window and whole run)."""
     n = min(len(losses_a), len(losses_b))
-    tol = PARITY_TOLERANCE.get(optimizer, 1e-3)
+    if task == "infer":
+        tol = early_tol = INFER_TOLERANCE
+    else:
+        tol = PARITY_TOLERANCE.get(optimizer, 2e-2)
+        early_tol = EARLY_TOLERANCE.get(optimizer, 1e-4)
+    out: dict[str, Any] = {"steps_compared": int(n), "max_abs_loss_diff": None,
+                           "max_rel_loss_diff": None, "tolerance": tol,
+                           "within_tolerance": None, "early_steps": min(n, EARLY_STEPS),
+                           "early_max_rel_loss_diff": None, "early_tolerance": early_tol}
     if n == 0:
-        return {"steps_compared": 0, "max_abs_loss_diff": None, "max_rel_loss_diff": None,
-                "tolerance": tol, "within_tolerance": None}
+        return out
     a = np.asarray(losses_a[:n], dtype=np.float64)
     b = np.asarray(losses_b[:n], dtype=np.float64)
     diff = np.abs(a - b)
     rel = diff / np.maximum(np.maximum(np.abs(a), np.abs(b)), 1e-12)
     finite = np.isfinite(rel)
     max_rel = float(rel[finite].max()) if finite.any() else None
-    return {
-        "steps_compared": int(n),
+    early = rel[:EARLY_STEPS]
+    early_finite = early[np.isfinite(early)]
+    early_max = float(early_finite.max()) if early_finite.size else None
+    out.update({
         "max_abs_loss_diff": float(diff[finite].max()) if finite.any() else None,
         "max_rel_loss_diff": max_rel,
-        "tolerance": tol,
-        "within_tolerance": bool(max_rel is not None and max_rel <= tol and finite.all()),
-    }
+        "early_max_rel_loss_diff": early_max,
+        "within_tolerance": bool(finite.all() and max_rel is not None and max_rel <= tol
+                                 and early_max is not None and early_max <= early_tol),
+    })
+    return out
 
 
 SPEEDUP_METHOD = ("ratio of steady-state median step times (slower / faster); percentile "

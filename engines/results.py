@@ -97,7 +97,7 @@ def build_results(state: RunState) -> dict[str, Any]:
         if len(names) == 2:
             a, b = (state.engines[n] for n in names)
             comparison["parity"] = parity(np.array(a.losses), np.array(b.losses),
-                                          state.scenario.train.optimizer)
+                                          state.scenario.train.optimizer, settings.task)
             comparison["speedup"] = speedup({n: state.engines[n].steady_times() for n in names},
                                             seed=settings.seed)
             outputs = {n: state.engines[n].outputs for n in names}
