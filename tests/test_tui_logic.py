@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from engines.base import settings_for
-from engines.comparison import parity
+from engines.comparison import EARLY_TOLERANCE, PARITY_TOLERANCE, parity
 from engines.downsample import MinMaxDownsampler
 from engines.state import RunState
 from engines.stats import summarize
@@ -152,14 +152,26 @@ def test_parity_tracker_agrees_with_the_export_rule():
     rng = np.random.default_rng(2)
     a = 2 + rng.random(500)
     b = a * (1 + rng.normal(0, 1e-6, 500))
-    tracker = ParityTracker(1e-3)
+    tracker = ParityTracker(PARITY_TOLERANCE["sgd"], EARLY_TOLERANCE["sgd"])
     for s in range(0, 500, 37):
         tracker.add(a[s:s + 37], b[s:s + 37])
     ref = parity(a, b, "sgd")
     assert tracker.compared == ref["steps_compared"]
     assert tracker.max_rel == pytest.approx(ref["max_rel_loss_diff"])
     assert tracker.max_abs == pytest.approx(ref["max_abs_loss_diff"])
+    assert tracker.early_max_rel == pytest.approx(ref["early_max_rel_loss_diff"])
     assert tracker.within_tolerance is ref["within_tolerance"] is True
+    # A difference of 1e-3 in the early window is a mismatch, though it is within the
+    # whole-run drift tolerance; the same difference late in the run is drift.
+    early_bad = b.copy()
+    early_bad[10] = a[10] * (1 + 1e-3)
+    late_bad = b.copy()
+    late_bad[400] = a[400] * (1 + 1e-3)
+    for curve, verdict in ((early_bad, False), (late_bad, True)):
+        t = ParityTracker(PARITY_TOLERANCE["sgd"], EARLY_TOLERANCE["sgd"])
+        for s in range(0, 500, 37):
+            t.add(a[s:s + 37], curve[s:s + 37])
+        assert t.within_tolerance is parity(a, curve, "sgd")["within_tolerance"] is verdict
     tracker.add([1.0], [float("nan")])
     assert tracker.within_tolerance is False and tracker.nonfinite
 

@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 
 from engines.base import ENGINE_LABELS, RunSettings
-from engines.comparison import PARITY_TOLERANCE, parity, speedup
+from engines.comparison import (
+    EARLY_TOLERANCE, INFER_TOLERANCE, PARITY_TOLERANCE, parity, speedup,
+)
 from engines.downsample import MinMaxDownsampler
 from engines.results import engine_summary
 from engines.state import PHASE_CODE, RunState
@@ -115,7 +117,8 @@ def final_figures(state: RunState) -> FinalFigures:
         par = sp = None
         if len(names) == 2:
             a, b = (state.engines[n] for n in names)
-            par = parity(np.array(a.losses), np.array(b.losses), state.scenario.train.optimizer)
+            par = parity(np.array(a.losses), np.array(b.losses), state.scenario.train.optimizer,
+                         state.settings.task)
             sp = speedup({n: state.engines[n].steady_times() for n in names},
                          seed=state.settings.seed)
     return FinalFigures(summaries, par, sp)
@@ -177,8 +180,11 @@ class DashboardModel:
         self.settings = settings
         self.telemetry_enabled = telemetry
         self.tracks = {n: EngineTrack(n, settings.steps) for n in engine_names}
-        tol = PARITY_TOLERANCE.get(scenario.train.optimizer, 1e-3)
-        self.parity = ParityTracker(tol)
+        if settings.task == "infer":
+            self.parity = ParityTracker(INFER_TOLERANCE)
+        else:
+            self.parity = ParityTracker(PARITY_TOLERANCE.get(scenario.train.optimizer, 2e-2),
+                                        EARLY_TOLERANCE.get(scenario.train.optimizer, 1e-4))
         self.version = -1
         self.revision = next(_REVISIONS)  # changes whenever anything visible changed
         self.finished = False

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from engines.comparison import EARLY_STEPS
 from engines.stats import Summary, summarize
 
 _T_MIN, _T_MAX, _RATIO = 1e-7, 1e4, 1.001
@@ -75,10 +76,15 @@ class StepTimeStats:
 
 class ParityTracker:
     """|loss_a - loss_b| per step, accumulated as both curves grow (same rule as
-    engines.comparison.parity, so the live verdict and the export agree)."""
+    engines.comparison.parity, so the live verdict and the export agree): the first
+    `early_steps` must agree to `early_tolerance`, the whole run to `tolerance`."""
 
-    def __init__(self, tolerance: float):
+    def __init__(self, tolerance: float, early_tolerance: float | None = None,
+                 early_steps: int = EARLY_STEPS):
         self.tolerance = tolerance
+        self.early_tolerance = tolerance if early_tolerance is None else early_tolerance
+        self.early_steps = early_steps
+        self.early_max_rel: float | None = None
         self.compared = 0
         self.max_abs: float | None = None
         self.max_rel: float | None = None
@@ -95,6 +101,12 @@ class ParityTracker:
         diff = np.abs(a - b)
         rel = diff / np.maximum(np.maximum(np.abs(a), np.abs(b)), 1e-12)
         finite = np.isfinite(rel)
+        early_n = max(0, min(a.size, self.early_steps - self.compared))
+        if early_n:
+            early = rel[:early_n][finite[:early_n]]
+            if early.size:
+                m = float(early.max())
+                self.early_max_rel = m if self.early_max_rel is None else max(self.early_max_rel, m)
         self.compared += a.size
         if not finite.all():
             self.nonfinite = True
@@ -111,4 +123,5 @@ class ParityTracker:
         if self.compared == 0:
             return None
         return bool(self.max_rel is not None and self.max_rel <= self.tolerance
-                    and not self.nonfinite)
+                    and self.early_max_rel is not None
+                    and self.early_max_rel <= self.early_tolerance and not self.nonfinite)
