@@ -197,8 +197,17 @@ def summary_table(doc: dict[str, Any]) -> str:
     par = comp.get("parity")
     if par and par["steps_compared"]:
         verdict = "OK" if par["within_tolerance"] else "MISMATCH"
-        lines.append(f"parity: {verdict} over {par['steps_compared']} steps, max relative loss "
-                     f"difference {par['max_rel_loss_diff']:.2e} (tolerance {par['tolerance']:.0e})")
+
+        def sci(x: float | None) -> str:
+            return "n/a (non-finite)" if x is None else f"{x:.2e}"
+
+        line = (f"parity: {verdict}: first {par.get('early_steps', 0)} steps agree to "
+                f"{sci(par.get('early_max_rel_loss_diff'))} relative "
+                f"(tolerance {par.get('early_tolerance', par['tolerance']):.0e})")
+        if par["steps_compared"] > par.get("early_steps", 0):
+            line += (f"; all {par['steps_compared']} steps to {sci(par['max_rel_loss_diff'])} "
+                     f"(drift tolerance {par['tolerance']:.0e})")
+        lines.append(line)
     sp = comp.get("speedup")
     if sp:
         lo, hi = sp["ci95"]
