@@ -163,3 +163,28 @@ def test_ctrl_c_stops_both_engines_exports_and_leaves_no_process(tmp_path):
     doc = json.loads(out.read_text())
     assert {e["status"] for e in doc["engines"].values()} == {"cancelled"}
     assert len(doc["engines"]["pytorch"]["steps"]) > 0
+
+
+def _has_nvidia_gpu() -> bool:
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        return pynvml.nvmlDeviceGetCount() > 0
+    except Exception:  # noqa: BLE001 - no library, no driver: no GPU
+        return False
+
+
+@pytest.mark.frameworks
+@pytest.mark.skipif(_has_nvidia_gpu(), reason="this machine has a GPU")
+def test_cuda_without_a_gpu_makes_both_engines_unavailable_with_a_reason(tmp_path):
+    out = tmp_path / "r.json"
+    proc = run_cli("--no-tui", "--scenario", "regression", "--steps", "5", "--device", "cuda",
+                   "--threads", "1", "--export", str(out))
+    assert proc.returncode == 1
+    doc = json.loads(out.read_text())
+    for name, words in (("pytorch", "PyTorch sees no CUDA GPU"),
+                        ("tensorflow", "sees no GPU")):
+        e = doc["engines"][name]
+        assert e["status"] == "unavailable" and "device cuda" in e["error"], e["error"]
+        assert words in e["error"]
