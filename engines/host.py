@@ -21,6 +21,7 @@ from scenarios import Scenario
 
 from .base import RunSettings, create_engine
 from .session import EngineSession, describe_exception
+from .warm import warm_import
 
 OnEvent = Callable[[tuple], None]
 POLL_S = 0.05
@@ -79,9 +80,14 @@ def _serve(session_box: dict, impl: str, request: tuple, emit: OnEvent,
            should_stop: Callable[[], bool]) -> Any:
     """Carry out one request against the session (shared by both hosts)."""
     kind = request[0]
+    if kind == "warm":
+        session_box["warm"] = warm_import(impl)
+        return session_box["warm"]
     if kind == "prepare":
         _, scenario, settings = request
-        session_box["session"] = EngineSession(create_engine(impl), scenario, settings)
+        warm = session_box.pop("warm", None) or {}  # the warm import counts for one session
+        session_box["session"] = EngineSession(create_engine(impl), scenario, settings,
+                                               warm_import_s=warm.get("import_s"))
         return session_box["session"].prepare(emit)
     session: EngineSession = session_box["session"]
     if kind == "run":
@@ -169,9 +175,16 @@ def describe_exit(code: int | None) -> str:
 
 
 class ProcessHost(EngineHost):
-    """Runs the engine in a spawned child process, talking over a pipe."""
+    """Runs the engine in a spawned child process, talking over a pipe.
 
-    def start(self) -> None:
+    `start(warm=True)` also asks the child to import its framework at once (a pre-warmed
+    host, see engines.pool); the first call() collects that answer before its own request.
+    """
+
+    warming = False  # a ("warm",) request is on its way and its answer not read yet
+    warm_info: dict | None = None  # the answer: {"import_s": ...}
+
+    def start(self, warm: bool = False) -> None:
         ctx = mp.get_context("spawn")
         self.conn, child_conn = ctx.Pipe()
         fd, self.log_path = tempfile.mkstemp(prefix=f"fwcompare-{self.impl.replace(':', '-')}-",
@@ -183,6 +196,14 @@ class ProcessHost(EngineHost):
         self.proc.start()
         child_conn.close()
         self.pid = self.proc.pid
+        if warm:
+            self.conn.send(("warm",))
+            self.warming = True
+
+    def alive(self) -> bool:
+        """True while the child process runs."""
+        proc = getattr(self, "proc", None)
+        return proc is not None and proc.is_alive()
 
     def _log_tail(self, lines: int = 3) -> str:
         try:
@@ -195,10 +216,18 @@ class ProcessHost(EngineHost):
     def call(self, request: tuple, on_event: OnEvent) -> Any:
         if self.cancel.is_set():
             raise Cancelled()
+        if self.warming:  # a pre-warmed host: the framework import may still be going on
+            on_event(("phase", "importing"))
+            self.warm_info = self._answer(on_event)
+            self.warming = False
         try:
             self.conn.send(request)
         except (OSError, BrokenPipeError):
             raise HostError("failed", self._died()) from None
+        return self._answer(on_event)
+
+    def _answer(self, on_event: OnEvent) -> Any:
+        """Relay events until the child answers the request in flight."""
         while True:
             if self.cancel.is_set():
                 self.kill()

@@ -16,6 +16,7 @@ from scenarios import Scenario
 from .base import RunSettings
 from .environment import environment
 from .host import Cancelled, HostError, make_host
+from .pool import HostPool
 from .state import RunState
 from .stats import UNSTABLE_IQR_RATIO, is_stable
 from .telemetry import NVML, TelemetrySampler
@@ -94,15 +95,17 @@ class Comparison:
     until_stable: stop stepping (before `settings.steps`) once every engine has at least
     `min_stable_steps` steady steps and IQR/median <= 10 % (in the sequential schedule each
     engine stops once it is stable itself). collect_outputs: fetch each engine's outputs on
-    batch 0 at the end, for output parity (default: for the infer task).
+    batch 0 at the end, for output parity (default: for the infer task). pool: a HostPool
+    whose pre-warmed engine processes are used where they fit (process isolation only).
     """
 
     def __init__(self, scenario: Scenario, settings: RunSettings, engines: dict[str, str],
                  telemetry: bool = True, telemetry_hz: float = 2.0, first: str | None = None,
                  nvml: NVML | None = None, until_stable: bool = False,
                  min_stable_steps: int = MIN_STABLE_STEPS,
-                 collect_outputs: bool | None = None):
+                 collect_outputs: bool | None = None, pool: HostPool | None = None):
         settings.validate()
+        self.pool = pool
         self.scenario = scenario
         self.settings = settings
         self.state = RunState(scenario, settings, engines)
@@ -219,7 +222,12 @@ class Comparison:
         """Drive one engine from import to its last step; every failure becomes a status."""
         state = self.state
         impl = state.engines[name].impl
-        host = make_host(impl, self.settings.isolation, self.cancel_event)
+        host = None
+        if self.pool is not None and self.settings.isolation == "process":
+            host = self.pool.take(impl, self.cancel_event)
+        started = host is not None
+        if host is None:
+            host = make_host(impl, self.settings.isolation, self.cancel_event)
         self.hosts[name] = host
 
         def on_event(event: tuple) -> None:
@@ -233,7 +241,8 @@ class Comparison:
             slice_s = self.settings.slice_s
         try:
             state.set_phase(name, "starting")
-            host.start()
+            if not started:
+                host.start()
             state.set_pid(name, host.pid)
             state.set_report(name, host.prepare(self.scenario, self.settings, on_event))
             self.turnstile.mark_ready(name)

@@ -350,3 +350,104 @@ def test_pure_modules_import_no_textual_and_no_framework():
             "print(bad); sys.exit(1 if bad else 0)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+# -- inference, fairness and saved runs: the text behind the widgets ------------------------------
+
+def test_live_percentiles_from_the_histogram_are_close_to_the_exact_ones():
+    rng = np.random.default_rng(3)
+    t = rng.lognormal(-6, 0.3, 40_000)
+    stats = StepTimeStats()
+    for chunk in np.array_split(t, 8):
+        stats.add(chunk)
+    assert not stats.exact
+    live, ref = stats.summary(), summarize(t)
+    for a, b in ((live.p90, ref.p90), (live.p99, ref.p99)):
+        assert abs(a - b) / b < 2e-3
+
+
+def test_an_inference_column_shows_latency_percentiles():
+    scenario = SCENARIOS["mlp"]
+    settings = settings_for(scenario, steps=200, threads=1, task="infer")
+    state = RunState(scenario, settings, ENGINES)
+    for name in ENGINES:
+        state.add_records(name, [(i, "first" if i == 0 else "steady", 0.5, 1e-3 * (1 + i % 10))
+                                 for i in range(200)])
+        state.finish(name, "done")
+    model = DashboardModel(scenario, settings, list(ENGINES), telemetry=False)
+    model.update(state)
+    live = model.engine_view("pytorch")
+    model.apply_final(final_figures(state))
+    final = model.engine_view("pytorch")
+    ref = summarize(state.engines["pytorch"].steady_times())
+    assert final.median_s == ref.median and final.p90_s == ref.p90 and final.p99_s == ref.p99
+    assert (live.median_s, live.p90_s, live.p99_s) == (ref.median, ref.p90, ref.p99)
+    wide, narrow = render_view(final, 60).plain, render_view(final, 36).plain
+    assert "p90 latency" in wide and "p99 latency" in wide and "first batch" in wide
+    assert "p90" in narrow and "latency" not in narrow  # short labels where room is short
+    assert "faster per batch" in render_speedup(model.speedup_view()).plain
+
+
+def test_the_fairness_line_shows_what_the_rest_of_the_dashboard_does_not():
+    from engines.fairness import FairnessReport, FairnessRow, FairnessWarning
+    from tui.live_model import FairnessView
+    from tui.widgets.fairness_line import render_fairness
+
+    state = fill_state(100)
+    model = DashboardModel(state.scenario, state.settings, list(ENGINES), telemetry=False)
+    model.update(state)
+    rows = [FairnessRow("mode", "mode", {"pytorch": "eager", "tensorflow": "eager"}, False,
+                        True)]
+    model.fairness = FairnessReport(list(ENGINES), rows, [], [
+        FairnessWarning("warning", "simulated", "simulated engines"),  # the banner says it
+        FairnessWarning("note", "outliers", "PyTorch: 2 outlier step(s) marked"),
+        FairnessWarning("warning", "xla", "XLA on TensorFlow only: not like with like"),
+    ])
+    view = model.fairness_view()
+    assert view == FairnessView(True, ("warning", "XLA on TensorFlow only: not like with like"),
+                                1, 1)
+    text = render_fairness(view, 60).plain
+    assert text.startswith("Fairness ⚠ XLA on TensorFlow") and text.endswith(
+        "(+1 more · f: report)") and len(text) <= 60  # the key hint survives shortening
+    model.fairness.warnings.pop()  # only the note is left
+    assert "ℹ PyTorch: 2 outlier" in render_fairness(model.fairness_view()).plain
+    model.fairness.warnings.clear()
+    assert "✓ no difference" in render_fairness(model.fairness_view()).plain
+
+
+def test_run_marks_name_a_then_b_and_pair_with_the_cursor():
+    from tui.saved_runs import RunMarks
+
+    marks = RunMarks()
+    assert marks.pair("x") is None
+    marks.toggle("x")
+    assert marks.mark_of("x") == "A" and marks.pair("x") is None and marks.pair("y") == ("x", "y")
+    marks.toggle("y")
+    marks.toggle("z")  # a third mark drops the oldest
+    assert marks.paths == ["y", "z"] and marks.mark_of("y") == "A" and marks.pair(None) == \
+        ("y", "z")
+    marks.toggle("y")  # unmark: z moves up to A
+    assert marks.mark_of("z") == "A"
+    marks.keep_only({"q"})
+    assert marks.paths == []
+
+
+def test_compare_lines_group_rows_and_hide_equal_ones_on_request():
+    from engines.archive import CompareRow
+    from tui.saved_runs import compare_cells, compare_lines, warning_lines
+
+    rows = [CompareRow("machine", "CPU", "a", "b", "", True),
+            CompareRow("machine", "python", "3.12", "3.12"),
+            CompareRow("settings", "steps", "60", "60")]
+    lines = compare_lines(rows)
+    assert [(ln.section, ln.row.label if ln.row else None) for ln in lines] == [
+        ("machine", None), ("machine", "CPU"), ("machine", "python"), ("settings", None),
+        ("settings", "steps")]
+    only = compare_lines(rows, only_differing=True)
+    assert [ln.row.label if ln.row else ln.section for ln in only] == ["machine", "CPU"]
+    assert compare_cells(only[1])[0].plain == "≠ CPU"
+    from pathlib import Path
+
+    lines = warning_lines([f"skipped /r/{i}.json: corrupt JSON" for i in range(5)], Path("/r"))
+    assert lines == ["⚠ skipped 0.json: corrupt JSON", "⚠ skipped 1.json: corrupt JSON",
+                     "⚠ … and 3 more skipped file(s)"]

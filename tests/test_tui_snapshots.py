@@ -7,12 +7,14 @@ Update the pictures after a deliberate change with `pytest tests/test_tui_snapsh
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from scenarios import discover
 from tui.app import FwCompareApp
 from tui.testing import FAKE_ENGINES, GPU_SAMPLE, injected_telemetry, run_complete, settle, \
-    wait_for
+    wait_for, write_known_runs, xla_on_tensorflow
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -20,7 +22,7 @@ NO_GPU_SAMPLE = {**GPU_SAMPLE, "gpus": []}
 
 
 def make_app(*, run: str | None = None, steps: int = 120, faults=None, telemetry=None,
-             gpu_status: str = "ok") -> FwCompareApp:
+             gpu_status: str = "ok", task: str = "train", factory=None) -> FwCompareApp:
     """An app on the built-in scenarios with fake engines; `run` starts a scenario at once."""
     from engines.base import settings_for
 
@@ -29,11 +31,36 @@ def make_app(*, run: str | None = None, steps: int = 120, faults=None, telemetry
     autorun = None
     if run:
         scenario = next(s for s in scenarios if s.name == run)
-        autorun = (scenario, settings_for(scenario, steps=steps, threads=1, **fixed))
-    factory = injected_telemetry(telemetry, gpu_status) if telemetry is not None else None
+        autorun = (scenario, settings_for(scenario, steps=steps, threads=1, task=task,
+                                          **fixed))
+    if telemetry is not None:
+        factory = injected_telemetry(telemetry, gpu_status)
     return FwCompareApp(scenarios, [], dict(FAKE_ENGINES), overrides={"threads": 1},
                         fixed=fixed, telemetry=telemetry is not None, autorun=autorun,
                         comparison_factory=factory)
+
+
+@pytest.fixture
+def known_runs(tmp_path, monkeypatch):
+    """Two known saved runs and a corrupt file in ./runs (a relative folder, so the picture
+    names the same folder everywhere), with local time in UTC."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FWCOMPARE_RUNS_DIR", "runs")
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    write_known_runs(tmp_path / "runs")
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+async def open_saved_runs(pilot) -> None:
+    from tui.screens.runs import RunsScreen
+
+    await pilot.press("r")  # the picker's key for saved runs
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, RunsScreen)
+                   and pilot.app.screen.loaded)
+    await settle(pilot)
 
 
 async def until_run_complete(pilot) -> None:
@@ -84,3 +111,36 @@ class TestDashboard:
         # ?: every key of the dashboard.
         assert snap_compare(make_app(run="mlp", steps=40), press=["question_mark"],
                             terminal_size=(100, 30), run_before=until_run_complete)
+
+
+    def test_fairness_report_with_a_warning(self, snap_compare):
+        # f: the fairness report over a run whose TensorFlow side reported XLA on.
+        app = make_app(run="mlp", steps=60, factory=xla_on_tensorflow)
+        assert snap_compare(app, press=["f"], terminal_size=(120, 40),
+                            run_before=until_run_complete)
+
+    def test_inference_run(self, snap_compare):
+        assert snap_compare(make_app(run="mlp", steps=120, task="infer"),
+                            terminal_size=(100, 30), run_before=until_run_complete)
+
+
+class TestSavedRuns:
+    def test_runs_list(self, snap_compare, known_runs):
+        async def before(pilot):
+            await open_saved_runs(pilot)
+            await pilot.press("space")  # mark the newest run A
+            await settle(pilot)
+
+        assert snap_compare(make_app(), terminal_size=(120, 30), run_before=before)
+
+    def test_two_runs_side_by_side(self, snap_compare, known_runs):
+        from tui.screens.run_compare import CompareScreen
+
+        async def before(pilot):
+            await open_saved_runs(pilot)
+            # down, space: the older run is A; up, space: the newer is B; enter: compare.
+            await pilot.press("down", "space", "up", "space", "enter")
+            await wait_for(pilot, lambda: isinstance(pilot.app.screen, CompareScreen))
+            await settle(pilot)
+
+        assert snap_compare(make_app(), terminal_size=(120, 40), run_before=before)

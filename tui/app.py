@@ -13,13 +13,21 @@ from textual.screen import Screen
 
 from engines import Comparison
 from engines.base import RunSettings
+from engines.pool import HostPool
 from scenarios import Scenario, ScenarioError
 
+from .paths import runs_dir
 from .screens.dashboard import KEY_HELP as DASHBOARD_KEYS
 from .screens.dashboard import DashboardScreen
+from .screens.fairness import KEY_HELP as FAIRNESS_KEYS
+from .screens.fairness import FairnessScreen
 from .screens.keys import KeysScreen
 from .screens.picker import KEY_HELP as PICKER_KEYS
 from .screens.picker import PickerScreen
+from .screens.run_compare import KEY_HELP as COMPARE_KEYS
+from .screens.run_compare import CompareScreen
+from .screens.runs import KEY_HELP as RUNS_KEYS
+from .screens.runs import RunsScreen
 from .settings_draft import SettingsDraft
 
 ComparisonFactory = Callable[..., Any]
@@ -71,7 +79,8 @@ class FwCompareApp(App[int]):
                  snapshot_path: str | Path | None = None,
                  export_path: str | Path | None = None,
                  comparison_factory: ComparisonFactory | None = None,
-                 user_dir: Path | None = None) -> None:
+                 user_dir: Path | None = None, save_runs: bool = True,
+                 prewarm: bool = True) -> None:
         super().__init__()
         self.scenarios = list(scenarios)
         self.problems = list(problems)
@@ -83,13 +92,22 @@ class FwCompareApp(App[int]):
         self.auto_export_path = Path(export_path) if export_path else None
         self.comparison_factory = comparison_factory or Comparison
         self.user_dir = user_dir
+        self.save_runs = save_runs  # save every run that ends on its own (--no-save: False)
         self.picker: PickerScreen | None = None
         self.snapshot_written: Path | None = None
+        # Engine processes pre-warmed while the user chooses (DESIGN: imports paid once).
+        # Only for real Comparisons in child processes; a stand-in factory gets no pool.
+        self.pool: HostPool | None = None
+        if prewarm and comparison_factory is None and \
+                self.draft.fixed.get("isolation", "process") == "process":
+            self.pool = HostPool()
 
     # -- lifecycle -----------------------------------------------------------------------
     async def on_mount(self) -> None:
         self.picker = PickerScreen(self.scenarios, self.draft, self.user_dir)
         await self.push_screen(self.picker)
+        if self.autorun is None:  # an autorun takes its engines at once: nothing to warm
+            self.warm_engines()
         if self.problems and not self.snapshot_path:
             lines = "\n".join(f"• {p}" for p in self.problems[:5])
             self.notify(f"Skipped {len(self.problems)} broken scenario file(s):\n{lines}",
@@ -104,7 +122,33 @@ class FwCompareApp(App[int]):
         """A Comparison (or a stand-in with the same calls, in tests and benchmarks)."""
         if settings.isolation == "process":
             ensure_resource_tracker()
+        if self.pool is not None:
+            return self.comparison_factory(scenario, settings, engines, telemetry=telemetry,
+                                           pool=self.pool)
         return self.comparison_factory(scenario, settings, engines, telemetry=telemetry)
+
+    def warm_engines(self) -> None:
+        """Start (in the background) a child process per engine that imports its framework,
+        so the next run starts without paying the imports. Never while a run is going: the
+        imports would compete with its measurements for the cores."""
+        if self.pool is None or self.pool.closed or self.snapshot_path is not None or \
+                any(d.running for d in self.dashboards):
+            return
+        ensure_resource_tracker()
+        try:
+            # Spawning returns in tens of ms; the imports go on in the children.
+            self.pool.warm(self.engines.values())
+        except OSError as err:  # pragma: no cover - out of processes or memory
+            self.notify(f"could not pre-start the engines: {err}", severity="warning")
+
+    def close_engines(self) -> None:
+        """Cancel every run and stop the pre-warmed engine processes (quit, unmount)."""
+        self.stop_all_runs()
+        if self.pool is not None:
+            self.pool.close()
+
+    def on_unmount(self) -> None:
+        self.close_engines()
 
     def start_run(self, scenario: Scenario, settings: RunSettings,
                   engines: dict[str, str]) -> DashboardScreen:
@@ -124,14 +168,21 @@ class FwCompareApp(App[int]):
             screen.stop_run()
 
     async def action_quit(self) -> None:
-        self.stop_all_runs()
+        self.close_engines()
         self.exit(return_code=0)
+
+    def action_runs(self) -> None:
+        """Open the list of saved runs."""
+        if not isinstance(self.screen, RunsScreen):
+            self.push_screen(RunsScreen(runs_dir()))
 
     def run_finished(self, screen: DashboardScreen) -> None:
         """A dashboard's run has ended and its final figures are on screen."""
         if self.snapshot_path is not None:
             self.set_timer(SNAPSHOT_SETTLE_S, lambda: self.call_after_refresh(
                 self._write_snapshot, screen))
+        else:
+            self.warm_engines()  # for "run again" or the next scenario
 
     def _write_snapshot(self, screen: DashboardScreen) -> None:
         path = self.snapshot_path
@@ -150,6 +201,12 @@ class FwCompareApp(App[int]):
         """Title and rows of the keys screen for `screen`."""
         if isinstance(screen, DashboardScreen):
             return "Dashboard", DASHBOARD_KEYS
+        if isinstance(screen, RunsScreen):
+            return "Saved runs", RUNS_KEYS
+        if isinstance(screen, CompareScreen):
+            return "Two runs side by side", COMPARE_KEYS
+        if isinstance(screen, FairnessScreen):
+            return "Fairness report", FAIRNESS_KEYS
         return "Scenario picker", PICKER_KEYS
 
     def action_show_keys(self) -> None:
@@ -169,6 +226,8 @@ class FwCompareApp(App[int]):
                                 screen.action_filter)
             yield SystemCommand("Edit run settings", "Steps, batch size, task, mode, ...",
                                 screen.action_edit_settings)
+            yield SystemCommand("Saved runs", "Past runs: list them, compare two side by side",
+                                self.action_runs)
         if isinstance(screen, DashboardScreen):
             if screen.running:
                 yield SystemCommand("Cancel run", "Stop both engines now", screen.action_cancel)
@@ -177,6 +236,8 @@ class FwCompareApp(App[int]):
                                     screen.action_rerun)
             yield SystemCommand("Export results", "Write the results JSON",
                                 screen.action_export)
+            yield SystemCommand("Fairness report", "What each engine ran with; warnings",
+                                screen.action_fairness)
             yield SystemCommand("Back to the picker", "Choose another scenario",
                                 screen.action_back)
             yield SystemCommand("Toggle log scale", "Loss chart: linear / log",

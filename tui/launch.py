@@ -69,7 +69,7 @@ def build_app(args: argparse.Namespace, scenarios: list[Scenario], problems: lis
         overrides=overrides_from_args(args), fixed=fixed,
         telemetry=not args.no_telemetry, autorun=autorun,
         snapshot_path=args.snapshot, export_path=args.export,
-        user_dir=user_scenario_dir(),
+        user_dir=user_scenario_dir(), save_runs=not getattr(args, "no_save", False),
     )
 
 
@@ -93,4 +93,4 @@ def launch_app(args: argparse.Namespace, scenarios: list[Scenario], problems: li
     except KeyboardInterrupt:  # Ctrl-C in --snapshot mode (the app itself binds it to quit)
         return EXIT_INTERRUPTED
     finally:
-        app.stop_all_runs()
+        app.close_engines()

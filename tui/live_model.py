@@ -20,6 +20,7 @@ from engines.comparison import (
     EARLY_TOLERANCE, INFER_TOLERANCE, PARITY_TOLERANCE, parity, speedup,
 )
 from engines.downsample import MinMaxDownsampler
+from engines.fairness import FairnessReport, fairness_of_state
 from engines.results import engine_summary
 from engines.state import PHASE_CODE, RunState
 from scenarios import Scenario
@@ -38,6 +39,7 @@ class EngineView:
 
     name: str
     label: str
+    task: str  # "train" or "infer": infer shows per-batch latency percentiles
     version: str
     status: str
     phase: str
@@ -46,12 +48,15 @@ class EngineView:
     steps_total: int
     eta_s: float | None
     loss: float | None
-    median_s: float | None
+    median_s: float | None  # = p50
     iqr_s: float | None
+    p90_s: float | None
+    p99_s: float | None
     samples_per_s: float | None
     unstable: bool | None
     first_step_s: float | None
     import_s: float | None
+    prewarmed: bool  # the import happened in a pre-warmed process, before the run
     build_s: float | None
     peak_rss: int | None
     device_peak: int | None
@@ -86,6 +91,7 @@ class SpeedupView:
     final: bool = False
     reason: str = ""
     partial: tuple[str, ...] = ()  # labels of engines that ended before their last step
+    per: str = "step"  # "step" (train) or "batch" (infer: the ratio of p50 latencies)
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,22 @@ class HardwareView:
     sample: dict[str, Any] | None
     labels: dict[str, str]
     peak_rss: dict[str, int] = field(default_factory=dict)
+
+
+# Fairness warnings the dashboard already shows elsewhere, kept off its fairness line:
+# simulated engines and in-process hosting (the banner), an unstable measurement and an engine
+# that stopped early (the speed-up line and the columns), loss parity (the parity meter).
+SHOWN_ELSEWHERE = frozenset({"simulated", "process", "unstable", "status", "parity"})
+
+
+@dataclass(frozen=True)
+class FairnessView:
+    """The fairness line: the first warning (or note) the rest of the dashboard does not show."""
+
+    complete: bool  # every engine reported its settings
+    headline: tuple[str, str] | None = None  # (level, text)
+    more: int = 0  # further warnings and notes on the line's subject
+    warnings: int = 0
 
 
 @dataclass(frozen=True)
@@ -193,6 +215,13 @@ class DashboardModel:
         self.sample: dict[str, Any] | None = None
         self.samples_seen = 0
         self.peak_rss: dict[str, int] = {}
+        self.fairness: FairnessReport | None = None
+        self._fairness_key: tuple | None = None
+
+    @property
+    def per(self) -> str:
+        """What one timed step is: a training 'step' or an inference 'batch'."""
+        return "batch" if self.settings.task == "infer" else "step"
 
     @property
     def names(self) -> list[str]:
@@ -234,6 +263,14 @@ class DashboardModel:
                 self.samples_seen = len(state.telemetry)
                 self.sample = state.telemetry[-1]
             self.finished = state.finished
+            # The fairness report changes only when an engine reports or ends: recompute then.
+            fairness_key = tuple(
+                (es.status, len((es.report or {}).get("phases_s") or {}),
+                 bool((es.report or {}).get("config"))) for es in state.engines.values())
+            fairness_key += (len(state.extra.get("comparison") or {}),)
+        if fairness_key != self._fairness_key:
+            self._fairness_key = fairness_key
+            self.fairness = fairness_of_state(state)
         self.revision = next(_REVISIONS)
         return True
 
@@ -261,10 +298,13 @@ class DashboardModel:
             f = tr.final
             median, iqr, sps, unstable = (f["median_step_s"], f["iqr_step_s"],
                                           f["samples_per_s"], f["unstable"])
+            p90, p99 = f.get("p90_step_s"), f.get("p99_step_s")
         else:
             s = tr.stats.summary()
             median = s.median if s else None
             iqr = s.iqr if s else None
+            p90 = finite_or_none(s.p90) if s else None
+            p99 = finite_or_none(s.p99) if s else None
             sps = self.settings.batch_size / median if median else None
             unstable = s.unstable if s else None
         running = tr.status in ("pending", "running")
@@ -274,11 +314,13 @@ class DashboardModel:
         if rss is None:
             rss = self.peak_rss.get(name)
         return EngineView(
-            name=name, label=tr.label, version=version, status=tr.status, phase=tr.phase,
+            name=name, label=tr.label, task=self.settings.task, version=version,
+            status=tr.status, phase=tr.phase,
             error=tr.error, steps_done=tr.seen, steps_total=tr.steps_total, eta_s=eta,
-            loss=tr.last_loss, median_s=median, iqr_s=iqr, samples_per_s=sps,
-            unstable=unstable, first_step_s=tr.first_step_s,
-            import_s=phases.get("import"), build_s=phases.get("build"), peak_rss=rss,
+            loss=tr.last_loss, median_s=median, iqr_s=iqr, p90_s=p90, p99_s=p99,
+            samples_per_s=sps, unstable=unstable, first_step_s=tr.first_step_s,
+            import_s=phases.get("import"), prewarmed=bool(rep.get("prewarmed")),
+            build_s=phases.get("build"), peak_rss=rss,
             device_peak=memory.get("device_peak"), final=tr.final is not None,
         )
 
@@ -312,7 +354,7 @@ class DashboardModel:
                 True, ENGINE_LABELS.get(sp["faster"], sp["faster"]),
                 ENGINE_LABELS.get(sp["slower"], sp["slower"]), sp["ratio"],
                 (sp["ci95"][0], sp["ci95"][1]), bool(sp["unstable"]), parity_failed, True,
-                partial=partial)
+                partial=partial, per=self.per)
         sums = {n: t.stats.summary() for n, t in self.tracks.items()}
         if any(s is None or s.median <= 0 for s in sums.values()):
             return SpeedupView(False, reason="waiting for steady-state steps on both engines")
@@ -321,7 +363,22 @@ class DashboardModel:
         ratio = max(sa.median, sb.median) / min(sa.median, sb.median)
         return SpeedupView(True, self.tracks[fast].label, self.tracks[slow].label, ratio, None,
                            bool(sa.unstable or sb.unstable), parity_failed, False,
-                           partial=partial)
+                           partial=partial, per=self.per)
+
+    def fairness_view(self) -> FairnessView:
+        """The dashboard's fairness line (the full report is `self.fairness`)."""
+        report = self.fairness
+        if report is None:
+            return FairnessView(False)
+        complete = all("?" not in v for r in report.rows if r.key == "mode"
+                       for v in r.values.values())
+        items = [w for w in report.warnings if w.key not in SHOWN_ELSEWHERE]
+        items.sort(key=lambda w: w.level != "warning")  # warnings first, in report order
+        if not items:
+            return FairnessView(complete)
+        first = items[0]
+        return FairnessView(complete, (first.level, first.text), len(items) - 1,
+                            sum(w.level == "warning" for w in items))
 
     def hardware_view(self) -> HardwareView:
         """Latest telemetry, for the hardware panel."""

@@ -24,7 +24,7 @@ _CENTRES = np.exp(_LOG_MIN + (np.arange(_NBINS) + 0.5) * _LOG_R)
 
 
 class StepTimeStats:
-    """Median, quartiles and count of step times, in bounded memory."""
+    """Median, quartiles, p90/p99 and count of step times, in bounded memory."""
 
     EXACT_LIMIT = 20_000  # beyond this many samples, quantiles come from the histogram
 
@@ -56,7 +56,7 @@ class StepTimeStats:
         return self._exact is not None
 
     def summary(self) -> Summary | None:
-        """Median/Q1/Q3 so far (cached until new samples arrive), None before any."""
+        """Median/Q1/Q3/p90/p99 so far (cached until new samples arrive), None before any."""
         if self.n == 0:
             return None
         if self._cached_n == self.n:
@@ -67,9 +67,10 @@ class StepTimeStats:
             s = summarize(self._exact[0])
         else:
             cum = np.cumsum(self._hist)
-            q1, med, q3 = (float(_CENTRES[np.searchsorted(cum, q * self.n, side="left")])
-                           for q in (0.25, 0.5, 0.75))
-            s = Summary(self.n, med, q1, q3)
+            q1, med, q3, p90, p99 = (
+                float(_CENTRES[np.searchsorted(cum, q * self.n, side="left")])
+                for q in (0.25, 0.5, 0.75, 0.90, 0.99))
+            s = Summary(self.n, med, q1, q3, p90, p99)
         self._cached, self._cached_n = s, self.n
         return s
 

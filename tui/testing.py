@@ -69,6 +69,22 @@ def injected_telemetry(samples: list[dict[str, Any]], gpu_status: str = "ok"):
     return factory
 
 
+def xla_on_tensorflow(scenario: Scenario, settings: RunSettings, engines: dict[str, str],
+                      telemetry: bool = True) -> Comparison:
+    """A comparison factory whose TensorFlow side reports XLA on (the fake engines never do):
+    a run with a difference that changes speed, for the fairness warnings."""
+    comp = Comparison(scenario, settings, engines, telemetry=False)
+    set_report = comp.state.set_report
+
+    def patched(name: str, report: dict[str, Any]) -> None:
+        if name == "tensorflow":
+            report = {**report, "config": {**report.get("config", {}), "xla": True}}
+        set_report(name, report)
+
+    comp.state.set_report = patched  # type: ignore[method-assign]
+    return comp
+
+
 async def settle(pilot, frames: int = 3) -> None:
     """Give the app a few refresh periods (timers, screen switches, repaints)."""
     for _ in range(frames):
@@ -85,3 +101,47 @@ def sync(coro_fn):
         return asyncio.run(coro_fn(*args, **kwargs))
 
     return wrapper
+
+
+# Two saved runs with fixed content (simulated engines, a fixed machine, fixed start times),
+# for stable pictures of the saved-runs screens: A on a 2-core machine, B on a 16-core one
+# with twice the batch size.
+KNOWN_STARTS = (1_740_824_100.0, 1_740_910_500.0)  # 2025-03-01 10:15 and 2025-03-02 10:15 UTC
+KNOWN_MACHINES = (
+    {"cpu": "Example CPU 2000", "cpu_count": 2, "gpus": [], "platform": "Linux-x86_64",
+     "python": "3.12.0", "versions": {"numpy": "2.0.0"}},
+    {"cpu": "Example CPU 9000", "cpu_count": 16, "gpus": [], "platform": "Linux-x86_64",
+     "python": "3.12.0", "versions": {"numpy": "2.0.0"}},
+)
+
+
+def known_run_docs(steps: int = 60) -> list[dict[str, Any]]:
+    """Results documents of two seeded fake runs of 'mlp' (A, then B), byte-stable."""
+    from engines.base import settings_for
+    from engines.results import build_results
+    from scenarios import find, load_builtins
+
+    scenario = find("mlp", load_builtins())
+    docs = []
+    for started, machine, batch in zip(KNOWN_STARTS, KNOWN_MACHINES, (128, 256)):
+        settings = settings_for(scenario, steps=steps, threads=1, batch_size=batch,
+                                isolation="thread")
+        doc = build_results(Comparison(scenario, settings, FAKE_ENGINES, telemetry=False).run())
+        doc["environment"] = dict(machine)
+        doc["started"] = started
+        docs.append(doc)
+    return docs
+
+
+def write_known_runs(directory, corrupt: bool = True) -> list[Any]:
+    """Write known_run_docs() into `directory` under fixed names (and one corrupt file)."""
+    from pathlib import Path
+
+    from engines.results import write_json
+
+    directory = Path(directory)
+    paths = [write_json(doc, directory / f"2025030{i + 1}-101500-mlp-train-eager.json")
+             for i, doc in enumerate(known_run_docs())]
+    if corrupt:
+        (directory / "20250303-090000-broken.json").write_text("{not json", encoding="utf-8")
+    return paths

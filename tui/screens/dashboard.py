@@ -19,13 +19,17 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from engines.archive import save_run
 from engines.base import ENGINE_LABELS, RunSettings
+from engines.fairness import fairness_of_state
 from engines.results import build_results, write_json
 from scenarios import Scenario
 
 from ..live_model import DashboardModel, FinalFigures, final_figures
 from ..palette import engine_color
+from ..paths import runs_dir
 from ..widgets.engine_column import EngineColumn
+from ..widgets.fairness_line import FairnessLine
 from ..widgets.hardware_panel import HardwarePanel
 from ..widgets.loss_chart import LossChart
 from ..widgets.parity_meter import ParityMeter
@@ -33,6 +37,7 @@ from ..widgets.run_banner import RunBanner
 from ..widgets.speedup_line import SpeedupLine
 from ..widgets.step_time_chart import StepTimeChart
 from .export import ExportScreen
+from .fairness import FairnessScreen
 
 REFRESH_HZ = 10
 
@@ -43,6 +48,7 @@ KEY_HELP = [
     ("b / escape", "back to the scenario picker (cancels a running run)"),
     ("l", "loss chart: linear / log scale"),
     ("x", "charts: x-axis by step / by wall time (which includes import and compile)"),
+    ("f", "fairness report: each engine's settings, the warnings, the measures taken"),
 ]
 
 
@@ -58,6 +64,16 @@ class FinalReady(Message):
         self.export_error = export_error
 
 
+class RunSaved(Message):
+    """A finished run was saved in the saved-runs folder, or could not be (from a worker)."""
+
+    def __init__(self, run_id: int, path: str | None, error: str | None) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.path = path
+        self.error = error
+
+
 class ExportDone(Message):
     """An export finished (posted from a worker thread)."""
 
@@ -66,6 +82,14 @@ class ExportDone(Message):
         self.path = path
         self.error = error
         self.partial = partial
+
+
+def ended_on_its_own(comparison: Any) -> bool:
+    """True when a run ended without the user cancelling it (a failed engine counts as ended:
+    that is a result worth keeping). Only such runs are saved."""
+    state = comparison.state
+    cancel = getattr(comparison, "cancel_event", None)
+    return state.finished and not (cancel is not None and cancel.is_set())
 
 
 class DashboardScreen(Screen):
@@ -78,6 +102,7 @@ class DashboardScreen(Screen):
         Binding("b,escape", "back", "back", key_display="b"),
         Binding("l", "toggle_log", "log"),
         Binding("x", "toggle_wall", "x-axis"),
+        Binding("f", "fairness", "fairness"),
     ]
 
     def __init__(self, scenario: Scenario, settings: RunSettings, engines: dict[str, str],
@@ -94,6 +119,7 @@ class DashboardScreen(Screen):
         self.model: DashboardModel | None = None
         self.final_requested = False
         self.final_applied = False
+        self.saved_path: str | None = None  # where the last finished run was saved
 
     def compose(self) -> ComposeResult:
         yield RunBanner(self.scenario, self.settings, self.engines, id="banner")
@@ -107,6 +133,7 @@ class DashboardScreen(Screen):
         with Vertical(id="verdict"):
             yield ParityMeter(id="parity")
             yield SpeedupLine(id="speedup")
+            yield FairnessLine(id="fairness")
         yield HardwarePanel(id="hardware")
         yield Footer(compact=True)
 
@@ -133,6 +160,7 @@ class DashboardScreen(Screen):
         self.stop_run()
         self.run_id += 1
         self.final_requested = self.final_applied = False
+        self.saved_path: str | None = None
         self.model = DashboardModel(self.scenario, self.settings, list(self.engines),
                                     telemetry=self.telemetry)
         self.comparison = self.app.new_comparison(self.scenario, self.settings, self.engines,
@@ -171,21 +199,41 @@ class DashboardScreen(Screen):
         self.query_one(StepTimeChart).show(model, wall=self.wall_axis)
         self.query_one(ParityMeter).show(model.parity_view())
         self.query_one(SpeedupLine).show(model.speedup_view())
+        self.query_one(FairnessLine).show(model.fairness_view())
         self.query_one(HardwarePanel).show(model.hardware_view())
 
     def _finish(self, run_id: int, comparison: Any) -> None:
-        """Worker thread: wait for the engine threads, compute exact figures, auto-export."""
+        """Worker thread: wait for the engine threads, compute exact figures, auto-export,
+        then save the run (unless the user cancelled it) in the saved-runs folder."""
         comparison.wait(timeout=10.0)
-        figures = final_figures(comparison.state)
+        state = comparison.state
+        figures = final_figures(state)
         exported = error = None
+        doc: dict | None = None
         path = self.app.auto_export_path
         if path:
             try:
-                write_json(build_results(comparison.state), path)
+                doc = build_results(state)
+                write_json(doc, path)
                 exported = str(path)
             except (OSError, ValueError) as err:
                 error = f"{type(err).__name__}: {err}"
         self.post_message(FinalReady(run_id, figures, exported, error))
+        if not self.app.save_runs or not ended_on_its_own(comparison):
+            return
+        try:
+            saved = save_run(doc if doc is not None else build_results(state), runs_dir())
+            self.post_message(RunSaved(run_id, str(saved), None))
+        except (OSError, ValueError) as err:
+            self.post_message(RunSaved(run_id, None, f"{type(err).__name__}: {err}"))
+
+    def on_run_saved(self, message: RunSaved) -> None:
+        if message.run_id != self.run_id:
+            return
+        self.saved_path = message.path
+        if message.error:
+            self.notify(f"could not save the run in {runs_dir()}: {message.error}",
+                        title="Saved runs", severity="warning", timeout=8)
 
     def on_final_ready(self, message: FinalReady) -> None:
         if message.run_id != self.run_id or self.model is None:
@@ -224,6 +272,11 @@ class DashboardScreen(Screen):
     def action_back(self) -> None:
         self.stop_run()
         self.app.pop_screen()
+
+    def action_fairness(self) -> None:
+        if self.comparison is None:
+            return
+        self.app.push_screen(FairnessScreen(fairness_of_state(self.comparison.state)))
 
     def action_toggle_log(self) -> None:
         self.log_scale = not self.log_scale

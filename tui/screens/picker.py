@@ -29,6 +29,7 @@ KEY_HELP = [
     ("0-9, backspace", "settings: type a number (steps, batch size, warm-up, threads)"),
     ("delete", "settings: back to the scenario's default"),
     ("escape", "clear the filter / back to the list"),
+    ("r", "saved runs: every finished run; mark two and compare them side by side"),
 ]
 
 
@@ -39,6 +40,7 @@ class PickerScreen(Screen):
         Binding("enter", "run", "run", priority=False),
         Binding("slash", "filter", "filter", key_display="/"),
         Binding("s", "edit_settings", "settings"),
+        Binding("r", "app.runs", "saved runs"),
         Binding("escape", "clear_filter", "clear filter", show=False),
     ]
 
@@ -68,6 +70,13 @@ class PickerScreen(Screen):
             scenario_list.highlighted = 0
         scenario_list.focus()
         self._show_current()
+
+    def on_screen_resume(self) -> None:
+        # Back from a dashboard (a run cancelled by going back took its engine processes
+        # with it): warm the engines again for the next run (the app skips it mid-run).
+        warm = getattr(self.app, "warm_engines", None)
+        if warm is not None:
+            warm()
 
     # -- state ---------------------------------------------------------------------------
     @property

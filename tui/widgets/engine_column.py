@@ -47,12 +47,31 @@ def progress_line(view: EngineView, width: int) -> Text:
                          (tail, "dim"))
 
 
-def figure_rows(view: EngineView) -> list[tuple[tuple[str, str, str], tuple[str, str, str]]]:
-    """Pairs of (label, value, style) laid out as a two-column grid."""
+Cell = tuple[str, str, str]  # (label, value, style)
+
+
+def figure_rows(view: EngineView, wide: bool = False) -> list[tuple[Cell, Cell]]:
+    """Pairs of (label, value, style) laid out as a two-column grid.
+
+    Training shows the median step time and its IQR; inference shows the per-batch latency
+    percentiles (p50 = the median) and throughput, the figures serving is judged by. `wide`:
+    there is room for longer labels.
+    """
     median = fmt_duration(view.median_s)
     warn = "yellow" if view.unstable else ""
     if view.median_s is not None and view.unstable:
         median += " ⚠"
+    if view.task == "infer":
+        lat = " latency" if wide else ""
+        return [
+            (("loss", fmt_value(view.loss), "bold"), (f"p50{lat}", median, warn)),
+            (("samples/s", fmt_count(view.samples_per_s), "bold"),
+             (f"p90{lat}", fmt_duration(view.p90_s), "")),
+            (("first batch", fmt_duration(view.first_step_s), ""),
+             (f"p99{lat}", fmt_duration(view.p99_s), "")),
+            (("IQR", fmt_duration(view.iqr_s), warn),
+             ("peak RSS", fmt_bytes(view.peak_rss), "")),
+        ]
     return [
         (("loss", fmt_value(view.loss), "bold"), ("median", median, warn)),
         (("samples/s", fmt_count(view.samples_per_s), ""),
@@ -62,16 +81,20 @@ def figure_rows(view: EngineView) -> list[tuple[tuple[str, str, str], tuple[str,
     ]
 
 
-def note_line(view: EngineView) -> Text:
+def note_line(view: EngineView, width: int = 80) -> Text:
     """The error when the engine failed; otherwise import/build times (and a caveat)."""
     if view.error and view.status in ("failed", "unavailable"):
         return Text(view.error, style="red")
     if view.status == "cancelled":
         return Text("cancelled: figures cover the steps done before", style="yellow")
-    parts = [f"import {fmt_duration(view.import_s)}", f"build {fmt_duration(view.build_s)}"]
+    imported = f"import {fmt_duration(view.import_s)}"
+    rest = [f"build {fmt_duration(view.build_s)}"]
     if view.device_peak is not None:
-        parts.append(f"device peak {fmt_bytes(view.device_peak)}")
-    text = Text(" · ".join(parts), style="dim")
+        rest.append(f"device peak {fmt_bytes(view.device_peak)}")
+    if view.prewarmed:  # paid while the user was choosing, before the run started
+        long = " · ".join([imported + " (pre-warmed)", *rest])
+        imported += " (pre-warmed)" if len(long) <= width else " (warm)"
+    text = Text(" · ".join([imported, *rest]), style="dim")
     if view.unstable and view.median_s is not None:
         text.append("  ⚠ IQR > 10% of median", "yellow")
     return text
@@ -89,7 +112,7 @@ def render_view(view: EngineView, width: int) -> Text:
     lines.append(progress_line(view, width))
     left_w = (width - 2) // 2
     right_w = width - 2 - left_w
-    for left, right in figure_rows(view):
+    for left, right in figure_rows(view, wide=right_w >= 22):
         line = Text()
         for k, ((label, value, style), w) in enumerate(((left, left_w), (right, right_w))):
             value = value or DASH
@@ -99,7 +122,7 @@ def render_view(view: EngineView, width: int) -> Text:
             if k == 0:
                 line.append("  ")
         lines.append(line)
-    note = note_line(view)
+    note = note_line(view, width)
     if view.error and view.status in ("failed", "unavailable"):
         wrapped = textwrap.wrap(note.plain, width) or [""]
         if len(wrapped) > 4:

@@ -17,12 +17,15 @@ def render_speedup(view: SpeedupView) -> Text:
     out.append(f"{view.faster}", "bold")
     out.append(" is ")
     out.append(f"{view.ratio:.2f}×", "bold")
-    out.append(f" faster per step than {view.slower}")
+    out.append(f" faster per {view.per} than {view.slower}")
+    what = "p50 latency, " if view.per == "batch" else ""  # inference: the median latency
     if view.ci95 is not None:
         lo, hi = view.ci95
-        out.append(f" (95% CI {lo:.2f}–{hi:.2f})", "dim")
+        out.append(f" ({what}95% CI {lo:.2f}–{hi:.2f})", "dim")
     elif not view.final:
-        out.append(" (live medians; interval when done)", "dim")
+        out.append(f" ({what}live medians; interval when done)", "dim")
+    elif what:
+        out.append(" (p50 latency)", "dim")
     if view.unstable:
         out.append(" ⚠ unstable", "yellow")
     for label in view.partial:

@@ -22,7 +22,8 @@ class StepTimeChart(BrailleChart):
             for i, (n, t) in enumerate(model.tracks.items())
         ]
         x_max = model.wall_extent() if wall else float(max(1, model.settings.steps))
-        self.border_title = f"Step time · by {'wall time' if wall else 'step'}"
+        what = "Batch latency" if model.settings.task == "infer" else "Step time"
+        self.border_title = f"{what} · by {'wall time' if wall else 'step'}"
         self.border_subtitle = legend_markup(series, overlap=False)
         self.plot(series, x_max, revision=model.revision, x_unit="s" if wall else "step",
                   cap=model.step_time_cap())

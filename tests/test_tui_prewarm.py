@@ -1,0 +1,112 @@
+"""Pre-warmed engine processes in the app: started while the user picks, taken by the run,
+started again for the next run, and never left behind on quit."""
+
+from __future__ import annotations
+
+import time
+
+import psutil
+import pytest
+
+from scenarios import discover
+from tui.app import FwCompareApp
+from tui.testing import FAKE_ENGINES, run_complete, settle, sync, wait_for
+from tui.widgets.engine_column import EngineColumn
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def make_app(**kwargs) -> FwCompareApp:
+    scenarios, _ = discover([], None)
+    options = dict(telemetry=False, overrides={"threads": 1, "steps": 40},
+                   fixed={"isolation": "process", "faults": {}}, save_runs=False)
+    options.update(kwargs)
+    return FwCompareApp(scenarios, [], dict(FAKE_ENGINES), **options)
+
+
+def running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def all_gone(pids, timeout: float = 3.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if not any(running(p) for p in pids):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@sync
+async def test_the_run_takes_the_processes_warmed_while_picking_and_rerun_gets_new_ones():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        warm = app.pool.idle_pids()  # both engines started while the picker shows
+        assert set(warm) == set(FAKE_ENGINES.values()) and all(map(running, warm.values()))
+        await pilot.press("enter")  # run mlp
+        await wait_for(pilot, lambda: run_complete(app))
+        dash = app.screen
+        for name, es in dash.state.engines.items():
+            assert es.pid == warm[FAKE_ENGINES[name]]  # the run used the warm process
+            assert es.report["prewarmed"] is True
+        for col in dash.query(EngineColumn):
+            assert col.view.prewarmed and col.view.import_s is not None
+        # Once the run has ended, fresh processes are warming for the next one.
+        again = app.pool.idle_pids()
+        assert set(again) == set(warm) and not set(again.values()) & set(warm.values())
+        await pilot.press("r")  # run again: it takes those
+        await wait_for(pilot, lambda: run_complete(app) and dash.comparison.state.engines[
+            "pytorch"].pid == again["fake:pytorch"])
+        await pilot.press("q")  # quit
+    assert all_gone(list(warm.values()) + list(again.values()))
+    assert app.pool.closed and app.pool.idle_pids() == {}
+
+
+@sync
+async def test_quitting_from_the_picker_leaves_no_warm_process():
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        pids = list(app.pool.idle_pids().values())
+        assert len(pids) == 2
+        await pilot.press("q")
+    assert all_gone(pids)
+
+
+@sync
+async def test_leaving_the_app_without_q_also_stops_them():
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        pids = list(app.pool.idle_pids().values())
+    assert all_gone(pids)  # the app's unmount closes the pool
+
+
+@sync
+async def test_no_pool_for_in_process_runs_or_stand_in_comparisons():
+    assert make_app(fixed={"isolation": "thread", "faults": {}}).pool is None
+    assert make_app(comparison_factory=lambda *a, **k: None).pool is None
+    assert make_app(prewarm=False).pool is None
+
+
+@sync
+async def test_going_back_from_a_cancelled_run_warms_the_engines_again():
+    app = make_app(fixed={"isolation": "process",
+                          "faults": {"pytorch": "slow", "tensorflow": "slow"}},
+                   overrides={"threads": 1, "steps": 100_000})
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        first = set(app.pool.idle_pids().values())
+        await pilot.press("enter")
+        dash = app.screen
+        await wait_for(pilot, lambda: dash.model.tracks["pytorch"].seen > 0, timeout=30)
+        assert app.pool.idle_pids() == {}  # taken by the run; none warming mid-run
+        await pilot.press("b")  # back: the run is cancelled, its processes killed
+        await wait_for(pilot, lambda: len(app.pool.idle_pids()) == 2)
+        assert not set(app.pool.idle_pids().values()) & first
+        await pilot.press("q")
+    assert all_gone(first)
