@@ -264,6 +264,8 @@ def test_formatting():
     assert fmt_duration(None) == "—"
     assert fmt_eta(3.21) == "3.2 s" and fmt_eta(None) == "—"
     assert fmt_bytes(512 * 2**20) == "512 MiB" and fmt_bytes(None) == "—"
+    # 1000-1023 MiB once printed as "1e+03 MiB".
+    assert fmt_bytes(1010 * 2**20) == "1010 MiB" and fmt_bytes(1.5 * 2**30) == "1.5 GiB"
     assert fmt_count(61_700) == "61.7k" and fmt_count(950) == "950"
     assert fmt_flops(1.56e8) == "156 MFLOP"
     assert fmt_value(float("nan")) == "NaN" and fmt_value(0.27583) == "0.2758"

@@ -44,7 +44,8 @@ def fmt_bytes(n: float | None) -> str:
         if abs(n) < 1024 or unit == "TiB":
             if unit == "B":
                 return f"{int(n)} B"
-            return f"{n:.3g} {unit}"
+            # 3 significant digits, but never exponent notation (1000-1023 would give 1e+03).
+            return f"{n:.0f} {unit}" if abs(n) >= 100 else f"{n:.3g} {unit}"
         n /= 1024
     return DASH  # pragma: no cover
 
