@@ -453,3 +453,19 @@ def test_compare_lines_group_rows_and_hide_equal_ones_on_request():
     lines = warning_lines([f"skipped /r/{i}.json: corrupt JSON" for i in range(5)], Path("/r"))
     assert lines == ["⚠ skipped 0.json: corrupt JSON", "⚠ skipped 1.json: corrupt JSON",
                      "⚠ … and 3 more skipped file(s)"]
+
+
+def test_parity_meter_holds_the_early_window_to_its_strict_bound():
+    from tui.live_model import ParityView
+    from tui.widgets.parity_meter import effective_rel, render_parity
+
+    # 5e-4 early is a mismatch even though it is far below the 2e-2 run bound: the meter
+    # must draw it past the limit marker, and the text must name both bounds.
+    view = ParityView(True, 40, 5e-4, 5e-4, 1e-3, 2e-2, False, False, 5e-4, 1e-4)
+    assert effective_rel(view) == pytest.approx(0.1)
+    text = render_parity(view, 110).plain
+    assert "tol 1e-4→2e-2" in text and "MISMATCH" in text
+    from tui.widgets.parity_meter import meter_position
+
+    filled, mark = meter_position(effective_rel(view), view.tolerance, 40)
+    assert filled > mark

@@ -75,6 +75,10 @@ class ParityView:
     tolerance: float
     within: bool | None
     nonfinite: bool
+    # The first `early_steps` steps must agree to `early_tolerance` (proof of identical work);
+    # `tolerance` bounds the whole run's drift.
+    early_max_rel: float | None = None
+    early_tolerance: float | None = None
 
 
 @dataclass(frozen=True)
@@ -332,9 +336,11 @@ class DashboardModel:
         if fin is not None:
             return ParityView(available, fin["steps_compared"], p.last_rel,
                               fin["max_rel_loss_diff"], fin["max_abs_loss_diff"],
-                              fin["tolerance"], fin["within_tolerance"], p.nonfinite)
+                              fin["tolerance"], fin["within_tolerance"], p.nonfinite,
+                              fin.get("early_max_rel_loss_diff"), fin.get("early_tolerance"))
         return ParityView(available, p.compared, p.last_rel, p.max_rel, p.max_abs,
-                          p.tolerance, p.within_tolerance, p.nonfinite)
+                          p.tolerance, p.within_tolerance, p.nonfinite,
+                          p.early_max_rel, p.early_tolerance)
 
     def speedup_view(self) -> SpeedupView:
         """The speed-up line: final (with its bootstrap interval) or live (medians only)."""

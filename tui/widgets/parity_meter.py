@@ -23,6 +23,21 @@ def meter_position(rel: float | None, tolerance: float, width: int) -> tuple[int
     return max(1, min(width, filled)), mark
 
 
+def _short(x: float) -> str:
+    """'1e-4' rather than '1e-04': the meter line is tight at 80 columns."""
+    return f"{x:.0e}".replace("e-0", "e-").replace("e+0", "e")
+
+
+def effective_rel(view: ParityView) -> float | None:
+    """The difference to draw against the run tolerance: the early window's difference is
+    scaled by how much stricter its bound is, so the marker means "limit" for both checks."""
+    rel = view.max_rel
+    if view.early_max_rel is not None and view.early_tolerance:
+        early = view.early_max_rel * view.tolerance / view.early_tolerance
+        rel = early if rel is None else max(rel, early)
+    return rel
+
+
 def render_parity(view: ParityView, width: int) -> Text:
     """One line: the relative loss difference (now and max), a meter, the verdict."""
     out = Text.assemble(("Parity   ", "bold"))
@@ -40,10 +55,15 @@ def render_parity(view: ParityView, width: int) -> Text:
         verdict, style = "✗ non-finite loss", "bold red"
     else:
         verdict, style = "✗ MISMATCH", "bold red"
-    tail = f" tol {view.tolerance:.0e} "
+    early_tol = view.early_tolerance
+    if early_tol is not None and early_tol != view.tolerance:
+        # Early steps are held to the strict bound: show both, early first.
+        tail = f" tol {_short(early_tol)}→{_short(view.tolerance)} "
+    else:
+        tail = f" tol {view.tolerance:.0e} "
     bar_w = width - out.cell_len - len(tail) - len(verdict) - 2
-    if bar_w >= 8:
-        filled, mark = meter_position(view.max_rel, view.tolerance, bar_w)
+    if bar_w >= 6:
+        filled, mark = meter_position(effective_rel(view), view.tolerance, bar_w)
         cells = ["▰" if i < filled else "▱" for i in range(bar_w)]
         bar = Text("▕")
         for i, ch in enumerate(cells):
