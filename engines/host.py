@@ -59,9 +59,13 @@ class EngineHost(ABC):
         """Import the framework and build the model; returns the engine's report."""
         return self.call(("prepare", scenario, settings), on_event)
 
-    def run_slice(self, max_steps: int, slice_s: float, on_event: OnEvent) -> bool:
-        """Run steps for about `slice_s` seconds; True when the engine has done all its steps."""
-        return self.call(("run", max_steps, slice_s), on_event)
+    def run_slice(self, max_steps: int, slice_s: float, on_event: OnEvent,
+                  resumed: bool = False) -> bool:
+        """Run steps for about `slice_s` seconds; True when the engine has done all its steps.
+
+        `resumed`: another engine stepped since this one's last slice (first step = 'resume').
+        """
+        return self.call(("run", max_steps, slice_s, resumed), on_event)
 
     def report(self) -> dict:
         """Versions, phase times, config and peak memory."""
@@ -91,7 +95,8 @@ def _serve(session_box: dict, impl: str, request: tuple, emit: OnEvent,
         return session_box["session"].prepare(emit)
     session: EngineSession = session_box["session"]
     if kind == "run":
-        return session.run(request[1], request[2], emit, should_stop)
+        resumed = request[3] if len(request) > 3 else False
+        return session.run(request[1], request[2], emit, should_stop, resumed=resumed)
     if kind == "report":
         return session.report()
     if kind == "outputs":

@@ -42,6 +42,7 @@ class Turnstile:
         self.ready: set[str] = set()
         self.ended: set[str] = set()
         self.holder = self.order[0] if self.order else None
+        self.last_stepped: str | None = None
 
     def _pending(self) -> list[str]:
         return [n for n in self.order if n not in self.ended]
@@ -71,16 +72,28 @@ class Turnstile:
             self.cond.notify_all()
 
     def wait_turn(self, name: str, cancel: threading.Event) -> bool:
-        """Block until `name` may step; False if cancelled meanwhile."""
+        """Block until `name` may step; False if cancelled meanwhile.
+
+        No engine steps before every engine is ready (imported and built), in any schedule:
+        another engine's import would otherwise load the CPU during timed steps.
+        """
         with self.cond:
             while not cancel.is_set():
-                if self.schedule == "parallel":
-                    return True
                 everyone_ready = all(n in self.ready for n in self._pending())
-                if everyone_ready and self.holder == name:
+                if everyone_ready and (self.schedule == "parallel" or self.holder == name):
                     return True
                 self.cond.wait(0.05)
             return False
+
+    def took_turn(self, name: str) -> bool:
+        """Record that `name` steps now; True when another engine stepped since its last turn
+        (its first step is then a 'resume': caches and cores were someone else's)."""
+        with self.cond:
+            if self.schedule != "alternate":
+                return False
+            resumed = self.last_stepped not in (None, name)
+            self.last_stepped = name
+            return resumed
 
     def end_turn(self, name: str) -> None:
         with self.cond:
@@ -253,20 +266,26 @@ class Comparison:
                 try:
                     if self.should_stop(name):
                         self._stopped_stable(name)
-                        break
-                    finished = host.run_slice(self.settings.steps, slice_s, on_event)
-                    self.turns[name] += 1
-                    if not finished and self.should_stop(name):
-                        self._stopped_stable(name)
                         finished = True
+                    else:
+                        resumed = self.turnstile.took_turn(name)
+                        finished = host.run_slice(self.settings.steps, slice_s, on_event,
+                                                  resumed=resumed)
+                        self.turns[name] += 1
+                        if not finished and self.should_stop(name):
+                            self._stopped_stable(name)
+                            finished = True
+                    if finished:
+                        # Still within this engine's turn, so the forward pass and the report
+                        # never overlap the other engine's timed steps.
+                        if self.collect_outputs:
+                            try:
+                                state.set_outputs(name, host.outputs(0))
+                            except HostError:
+                                state.set_outputs(name, None)
+                        state.set_report(name, host.report())
                 finally:
                     self.turnstile.end_turn(name)
-            if self.collect_outputs:
-                try:
-                    state.set_outputs(name, host.outputs(0))
-                except HostError:
-                    state.set_outputs(name, None)
-            state.set_report(name, host.report())
             state.finish(name, "done")
         except Cancelled:
             state.finish(name, "cancelled", "cancelled by the user")

@@ -70,8 +70,10 @@ class EngineSession:
         return "resume" if resumed else "steady"
 
     def run(self, max_steps: int, slice_s: float, emit: Emit,
-            should_stop: Callable[[], bool] = lambda: False) -> bool:
+            should_stop: Callable[[], bool] = lambda: False, resumed: bool = False) -> bool:
         """Run steps until `slice_s` has passed or `max_steps` are done in total.
+
+        `resumed`: the first step follows another engine's turn and is labelled 'resume'.
 
         Emits ("records", [...]) at most every FLUSH_EVERY_S. Returns True when all steps
         are done. Raises EngineFailure on a non-finite loss or a classified framework error.
@@ -80,7 +82,7 @@ class EngineSession:
         end = min(total, max_steps)
         pending: list[Record] = []
         start = last_flush = time.perf_counter()
-        resumed = self.next_step > 0
+        resumed = resumed and self.next_step > 0  # another engine stepped in between
         if self.next_step == 0:
             emit(("phase", "compiling"))
         try:

@@ -180,3 +180,27 @@ def test_engine_process_killed_from_outside_is_reported_as_such(mlp):
     assert comp.state.engines["pytorch"].status == "running"
     comp.cancel()
     assert comp.wait(timeout=5)
+
+
+def test_resume_marks_only_steps_that_follow_another_engines_turn(mlp):
+    # One engine alone, cut into many slices: nobody else ran, so no step is a 'resume'
+    # (it would be dropped from the statistics for nothing).
+    settings = settings_for(mlp, steps=30, threads=1, slice_s=0.1, faults={"pytorch": "slow"})
+    comp = Comparison(mlp, settings, {"pytorch": "fake:pytorch"}, telemetry=False)
+    state = comp.run()
+    phases = [p["phase"] for p in build_results(state)["engines"]["pytorch"]["steps"]]
+    assert "resume" not in phases and phases.count("steady") == 30 - 1 - settings.warmup_steps
+
+
+def test_no_schedule_lets_an_engine_step_before_the_other_is_ready():
+    cancel = threading.Event()
+    t = Turnstile(["a", "b"], "parallel")
+    t.mark_ready("a")
+    waited: list[bool] = []
+    th = threading.Thread(target=lambda: waited.append(t.wait_turn("a", cancel)))
+    th.start()
+    th.join(0.3)
+    assert th.is_alive()  # b is still importing: a must not start its timed steps
+    t.mark_ready("b")
+    th.join(2)
+    assert waited == [True]
