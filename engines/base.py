@@ -77,6 +77,10 @@ class RunSettings:
         for name, ok, expected in checks:
             if not ok:
                 raise ValueError(f"{name}: expected {expected}, got {getattr(self, name)!r}")
+        if self.warmup_steps >= self.steps:
+            raise ValueError(f"warmup_steps: expected fewer than the {self.steps} steps "
+                             f"(the first step and warm-up leave no steady step to measure), "
+                             f"got {self.warmup_steps}")
 
 
 def settings_for(scenario: Scenario, **overrides: Any) -> RunSettings:

@@ -61,6 +61,17 @@ class HostPool:
         with self._lock:
             return {impl: h.pid for impl, h in self._idle.items()}
 
+    def discard_except(self, impls: Iterable[str]) -> None:
+        """Stop idle children of other implementations (a run is starting without them: one
+        still importing would load the CPU during the run's timed steps)."""
+        keep = set(impls)
+        with self._lock:
+            drop = [h for impl, h in self._idle.items() if impl not in keep]
+            self._idle = {impl: h for impl, h in self._idle.items() if impl in keep}
+        for host in drop:
+            host.kill()
+            host.close()
+
     def close(self) -> None:
         """Stop every idle child; the pool starts no more. Safe to call twice."""
         with self._lock:

@@ -75,7 +75,7 @@ def engine_result(es: EngineState, batch_size: int) -> dict[str, Any]:
             rec["outlier"] = True
         steps.append(rec)
     return {
-        "status": es.status if es.finished else "cancelled",
+        "status": es.status,  # pending | running in an export made mid-run
         "error": es.error,
         "implementation": es.impl,
         "phases_s": phases,

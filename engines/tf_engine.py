@@ -43,6 +43,9 @@ class TFEngine(Engine):
                     f"device cuda: TensorFlow {tf.__version__} sees no GPU "
                     f"(built with CUDA: {tf.test.is_built_with_cuda()})")
             self.device_name = "/GPU:0"
+            # TensorFlow enables TF32 for matmuls and convolutions by default on Ampere+;
+            # the comparison is float32 on both sides (torch_engine switches it off too).
+            tf.config.experimental.enable_tensor_float_32_execution(False)
         else:
             self.device_name = "/CPU:0"
         return {"tensorflow": str(tf.__version__), "keras": str(keras.__version__),

@@ -44,6 +44,10 @@ class TorchEngine(Engine):
                                         f"(torch {torch.__version__}, CUDA build: "
                                         f"{torch.version.cuda or 'no'})")
             self.device = torch.device("cuda:0")
+            # float32 means float32: cuDNN convolutions default to TF32 on Ampere+, and
+            # TensorFlow's side is switched off too (tf_engine), so neither side gets it.
+            torch.backends.cuda.matmul.allow_tf32 = False
+            torch.backends.cudnn.allow_tf32 = False
         else:
             self.device = torch.device("cpu")
         # Plain strings: a TorchVersion object would import torch in the UI process on unpickling.
@@ -145,7 +149,10 @@ class TorchEngine(Engine):
 
     def config(self) -> dict[str, Any]:
         torch = self.torch
-        mode = {"eager": "eager", "compiled": "torch.compile", "xla": "torch.compile"}
+        # torch.compile wraps the model (forward and backward); zero_grad and the optimiser
+        # step stay eager, whereas tf.function compiles the whole step. Said in the label.
+        mode = {"eager": "eager", "compiled": "torch.compile (model; optimizer eager)",
+                "xla": "torch.compile (model; optimizer eager)"}
         cfg: dict[str, Any] = {
             "mode": mode[self.settings.mode],
             "device": str(self.device),
@@ -153,11 +160,16 @@ class TorchEngine(Engine):
             "intra_op_threads": torch.get_num_threads(),
             "inter_op_threads": torch.get_num_interop_threads(),
             "onednn": bool(torch.backends.mkldnn.is_available()),
-            "tf32": bool(torch.backends.cuda.matmul.allow_tf32) if self.is_cuda else False,
+            "tf32": bool(torch.backends.cuda.matmul.allow_tf32 or torch.backends.cudnn.allow_tf32)
+            if self.is_cuda else False,
             "xla": False,
         }
         if self.settings.mode == "xla":
-            cfg["note"] = "XLA is TensorFlow-only; PyTorch runs torch.compile"
+            cfg["note"] = ("XLA is TensorFlow-only; PyTorch runs torch.compile "
+                           "(model only, optimizer step eager)")
+        elif self.settings.mode == "compiled":
+            cfg["note"] = ("torch.compile covers the model's forward and backward; the optimizer "
+                           "step runs eager (tf.function compiles the whole step)")
         return cfg
 
     def peak_memory_bytes(self) -> dict[str, int | None]:

@@ -188,3 +188,35 @@ def test_cuda_without_a_gpu_makes_both_engines_unavailable_with_a_reason(tmp_pat
         e = doc["engines"][name]
         assert e["status"] == "unavailable" and "device cuda" in e["error"], e["error"]
         assert words in e["error"]
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--fake", "--fault", "torch=nan@3"], "unknown engine 'torch'"),
+    (["--fake", "--fault", "pytorch=nan@x"], "expected nan@STEP"),
+    (["--warmup-steps", "50", "--steps", "20"], "--warmup-steps: expected fewer than"),
+    (["--export", "/proc/nope/r.json"], "does not exist"),
+])
+def test_more_bad_arguments_exit_2_before_running(args, words, capsys):
+    assert main(["--no-tui", "--scenario", "mlp", *args]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
+
+
+def test_app_mode_refuses_headless_only_options(capsys):
+    assert main(["--scenario", "mlp", "--until-stable"]) == 2
+    assert "add --no-tui" in capsys.readouterr().err
+
+
+def test_an_export_that_fails_at_the_end_is_a_message_and_exit_1(tmp_path, capsys, monkeypatch):
+    import tui.cli as cli
+
+    def refuse(doc, path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cli, "write_json", refuse)
+    code = main(["--no-tui", "--scenario", "mlp", "--steps", "10", "--fake", "--no-save",
+                 "--no-telemetry", "--export", str(tmp_path / "r.json")])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "could not write" in captured.err and "No space left" in captured.err
+    assert "speed-up:" in captured.out  # the summary was still printed

@@ -161,3 +161,23 @@ def test_real_prewarmed_engines_keep_thread_settings_and_parity(pool):
         assert rep["config"]["inter_op_threads"] == 1, name
     a, b = (list(state.engines[n].losses) for n in REAL)
     assert max(abs(x - y) / max(abs(x), abs(y)) for x, y in zip(a, b)) < 1e-5
+
+
+def test_discard_except_stops_idle_children_a_run_does_not_use():
+    import threading as _threading
+
+    from engines.pool import HostPool
+
+    pool = HostPool()
+    try:
+        pool.warm(["fake:pytorch", "fake:tensorflow"])
+        pids = pool.idle_pids()
+        assert set(pids) == {"fake:pytorch", "fake:tensorflow"}
+        pool.discard_except(["fake:pytorch"])
+        assert set(pool.idle_pids()) == {"fake:pytorch"}
+        gone = psutil.Process(pids["fake:tensorflow"]) if psutil.pid_exists(
+            pids["fake:tensorflow"]) else None
+        assert gone is None or gone.status() == psutil.STATUS_ZOMBIE or not gone.is_running()
+        assert pool.take("fake:pytorch", _threading.Event()) is not None
+    finally:
+        pool.close()

@@ -469,3 +469,16 @@ def test_parity_meter_holds_the_early_window_to_its_strict_bound():
 
     filled, mark = meter_position(effective_rel(view), view.tolerance, 40)
     assert filled > mark
+
+
+def test_settings_draft_shows_the_defaults_the_run_will_use():
+    from tui.settings_draft import SettingsDraft
+
+    scenario = SCENARIOS["mlp"]
+    draft = SettingsDraft({"pytorch": "pytorch", "tensorflow": "tensorflow"})
+    draft.overrides["steps"] = 20
+    draft.overrides["schedule"] = "parallel"
+    settings, why = draft.resolve(scenario)
+    assert why is None
+    assert draft.value("warmup_steps", scenario) == settings.warmup_steps == 2
+    assert draft.value("threads", scenario) == settings.threads

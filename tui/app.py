@@ -153,6 +153,8 @@ class FwCompareApp(App[int]):
     def start_run(self, scenario: Scenario, settings: RunSettings,
                   engines: dict[str, str]) -> DashboardScreen:
         """Open a dashboard and start the comparison."""
+        if self.pool is not None:
+            self.pool.discard_except(engines.values())
         screen = DashboardScreen(scenario, settings, engines, telemetry=self.telemetry)
         self.push_screen(screen)
         return screen

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import sys
 import time
@@ -134,12 +135,42 @@ def engine_map(args: argparse.Namespace) -> dict[str, str]:
     return {n: (f"fake:{n}" if args.fake else n) for n in names}
 
 
+FAULT_SPEC = re.compile(r"(nan|error|oom|crash)@\d+|unavailable|slow")
+
+
+def check_export_path(path: str) -> None:
+    """Refuse an --export path that cannot be written, before anything runs."""
+    if not path.endswith(".json"):
+        raise BadInput(f"--export: expected a path ending in .json, got {path!r}")
+    folder = Path(path).resolve().parent
+    if not folder.is_dir():
+        raise BadInput(f"--export: folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise BadInput(f"--export: folder {str(folder)!r} is not writable")
+
+
+def export_to(doc: dict[str, Any], path: str, out, what: str = "results") -> bool:
+    """Write the results; a failure is a clear message, not a traceback. True when written."""
+    try:
+        write_json(doc, path)
+    except (OSError, ValueError) as err:
+        print(f"fwcompare-tui: error: could not write {path}: {err}", file=sys.stderr)
+        return False
+    print(f"{what} written to {path}", file=out)
+    return True
+
+
 def make_settings(args: argparse.Namespace, scenario: Scenario) -> RunSettings:
     faults: dict[str, str] = {}
     for item in args.fault:
         if "=" not in item:
             raise BadInput(f"--fault: expected ENGINE=SPEC, got {item!r}")
         k, v = item.split("=", 1)
+        if k not in ENGINE_NAMES:
+            raise BadInput(f"--fault: unknown engine {k!r}; expected {', '.join(ENGINE_NAMES)}")
+        if not FAULT_SPEC.fullmatch(v):
+            raise BadInput(f"--fault: expected nan@STEP, error@STEP, oom@STEP, crash@STEP, "
+                           f"unavailable or slow, got {v!r}")
         faults[k] = v
     if faults and not args.fake:
         raise BadInput("--fault only works with --fake engines")
@@ -289,7 +320,11 @@ def execute(comp: Comparison, out=None) -> tuple[dict[str, Any], bool]:
 def _doc_ok(doc: dict[str, Any]) -> bool:
     if doc.get("kind") == "matrix":
         return all(_doc_ok(c) for c in doc["matrix"]["cells"])
-    return all(e.get("status") == "done" for e in doc.get("engines", {}).values())
+    ok = all(e.get("status") == "done" for e in doc.get("engines", {}).values())
+    # An infer run is two comparisons (batch 1 and the scenario's batch): both must be done.
+    for per_engine in ((doc.get("inference") or {}).get("runs") or {}).values():
+        ok = ok and all(r.get("status") == "done" for r in per_engine.values())
+    return ok
 
 
 def _describe(settings: RunSettings) -> str:
@@ -437,8 +472,7 @@ def run_headless(scenario: Scenario, settings: RunSettings, engines: dict[str, s
         # The interrupted comparison's partial results: shown and exported, never saved.
         print(summary_table(stop.doc), file=out, flush=True)
         if export_path:
-            write_json(stop.doc, export_path)
-            print(f"partial results written to {export_path}", file=out)
+            export_to(stop.doc, export_path, out, "partial results")
         return EXIT_INTERRUPTED
     if doc.get("kind") == "matrix":
         print(format_matrix(doc["matrix"]["rows"]), file=out, flush=True)
@@ -451,12 +485,10 @@ def run_headless(scenario: Scenario, settings: RunSettings, engines: dict[str, s
         warnings = fairness_text(doc)
         if warnings:
             print(warnings, file=out)
-    if export_path:
-        write_json(doc, export_path)
-        print(f"results written to {export_path}", file=out)
+    exported = export_to(doc, export_path, out) if export_path else True
     if save_runs:
         save(doc, out)
-    return EXIT_OK if _doc_ok(doc) else EXIT_ENGINE_FAILED
+    return EXIT_OK if _doc_ok(doc) and exported else EXIT_ENGINE_FAILED
 
 
 def print_runs(out=None) -> int:
@@ -548,8 +580,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise BadInput("--matrix and --repeat cannot be combined")
             if "eager" not in matrix_modes:
                 matrix_modes = ("eager", *matrix_modes)  # the baseline of "pays off after"
-        if args.export and not args.export.endswith(".json"):
-            raise BadInput(f"--export: expected a path ending in .json, got {args.export!r}")
+        if args.export:
+            check_export_path(args.export)
         engines = engine_map(args)
         if args.no_tui or args.matrix:
             try:
@@ -561,6 +593,8 @@ def main(argv: list[str] | None = None) -> int:
                                 telemetry=not args.no_telemetry, until_stable=args.until_stable,
                                 repeat=args.repeat, matrix_modes=matrix_modes,
                                 save_runs=not args.no_save)
+        if args.until_stable or args.repeat > 1:
+            raise BadInput("--until-stable and --repeat run headless: add --no-tui")
         from .launch import launch_app  # Textual is imported only here
 
         return launch_app(args, scenarios, problems, engines)

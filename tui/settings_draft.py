@@ -89,10 +89,14 @@ class SettingsDraft:
             return self.engine_choice
         if key in self.overrides:
             return self.overrides[key]
-        try:
-            return getattr(settings_for(scenario, **self.fixed), key)
-        except ValueError:
-            return getattr(RunSettings(), key)
+        # Defaults depend on the other choices (threads on the schedule, warm-up on steps):
+        # derive them with the user's overrides, as the run will.
+        for overrides in ({**self.overrides, **self.fixed}, self.fixed):
+            try:
+                return getattr(settings_for(scenario, **overrides), key)
+            except (ValueError, TypeError):
+                continue
+        return getattr(RunSettings(), key)
 
     def display(self, key: str, scenario: Scenario) -> str:
         """The text shown for a row (digits being typed are shown as typed)."""
