@@ -233,6 +233,7 @@ def measure(scenario: Scenario, engine: str, rounds: int, slice_s: float,
             for r in range(2 * rounds + 1):
                 if not comp.turnstile.wait_turn("bare", comp.cancel_event):
                     return
+                comp.turnstile.took_turn("bare")  # so the tool's next step is a 'resume'
                 GATE.clear()
                 bare_turns.append(bare.run(slice_s))
                 if r == 2 * rounds:
