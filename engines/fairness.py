@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .base import ENGINE_LABELS
-from .stats import UNSTABLE_IQR_RATIO
+from .stats import MIN_SAMPLES, UNSTABLE_IQR_RATIO
 
 # How each engine synchronises before the clock is read (what the engines' step() does).
 SYNC = {
@@ -262,7 +262,12 @@ def _warnings(doc: dict[str, Any], names: list[str], rows: list[FairnessRow],
                        f"{_label(n)} {status}: its figures are incomplete"))
         s = e.get("summary") or {}
         med, iqr = s.get("median_step_s"), s.get("iqr_step_s")
-        if s.get("unstable") and med:
+        steady = s.get("steady_steps", 0) or 0
+        if s.get("unstable") and med and steady < MIN_SAMPLES:
+            out.append(FairnessWarning("warning", "unstable",
+                       f"{_label(n)}: only {steady} steady step(s), at least {MIN_SAMPLES} "
+                       "are needed to trust a median; run more steps"))
+        elif s.get("unstable") and med:
             rel = (iqr or 0.0) / med
             out.append(FairnessWarning("warning", "unstable",
                        f"{_label(n)} unstable: IQR/median {rel:.0%} (limit "

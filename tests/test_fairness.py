@@ -147,3 +147,17 @@ def test_each_speed_relevant_difference_is_flagged(over, key):
     r = fairness_report(_doc(tf_cfg=_cfg(**over)))
     assert key in _keys(r)
     assert next(row for row in r.rows if row.key == key).flagged
+
+
+def test_too_few_steady_steps_is_said_as_such_not_as_a_spread():
+    from engines import Comparison, build_results, settings_for
+    from engines.fairness import fairness_report
+    from scenarios import load_builtins
+
+    s = load_builtins()[0]
+    comp = Comparison(s, settings_for(s, steps=3, threads=1),
+                      {"pytorch": "fake:pytorch", "tensorflow": "fake:tensorflow"},
+                      telemetry=False)
+    texts = [w.text for w in fairness_report(build_results(comp.run())).warnings
+             if w.key == "unstable"]
+    assert texts and all("only 2 steady step(s)" in t for t in texts)
