@@ -31,6 +31,22 @@ def child_pids() -> set[int]:
     return {p.pid for p in psutil.Process().children(recursive=True)}
 
 
+def start_slow(mlp, **overrides) -> Comparison:
+    """Start a long run of two fakes that really sleep 20 ms a step (time to act mid-run)."""
+    settings = settings_for(mlp, steps=100000, threads=1,
+                            faults={"pytorch": "slow", "tensorflow": "slow"}, **overrides)
+    comp = Comparison(mlp, settings, FAKES, telemetry=False)
+    comp.start()
+    return comp
+
+
+def wait_for_steps(comp: Comparison, name: str, n: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while comp.state.engines[name].steps_done < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert comp.state.engines[name].steps_done >= n
+
+
 @pytest.mark.parametrize("isolation", ["process", "thread"])
 def test_both_engines_finish_with_every_step_in_order(mlp, isolation):
     comp, state = run(mlp, isolation)
@@ -93,14 +109,8 @@ def test_nan_step_is_recorded_before_the_engine_stops(mlp):
 @pytest.mark.parametrize("isolation", ["process", "thread"])
 def test_cancel_stops_both_within_two_seconds_and_leaves_no_process(mlp, isolation):
     before = child_pids()
-    settings = settings_for(mlp, steps=100000, threads=1, isolation=isolation,
-                            faults={"pytorch": "slow", "tensorflow": "slow"})
-    comp = Comparison(mlp, settings, FAKES, telemetry=False)
-    comp.start()
-    deadline = time.monotonic() + 30
-    while comp.state.engines["pytorch"].steps_done < 5 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert comp.state.engines["pytorch"].steps_done >= 5
+    comp = start_slow(mlp, isolation=isolation)
+    wait_for_steps(comp, "pytorch", 5)
     t0 = time.monotonic()
     comp.cancel()
     assert comp.wait(timeout=5.0)
@@ -160,13 +170,8 @@ def test_engine_process_killed_from_outside_is_reported_as_such(mlp):
     import os
     import signal
 
-    settings = settings_for(mlp, steps=100000, threads=1, schedule="parallel",
-                            faults={"pytorch": "slow", "tensorflow": "slow"})
-    comp = Comparison(mlp, settings, FAKES, telemetry=False)
-    comp.start()
-    deadline = time.monotonic() + 30
-    while comp.state.engines["tensorflow"].steps_done < 3 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    comp = start_slow(mlp, schedule="parallel")
+    wait_for_steps(comp, "tensorflow", 3)
     os.kill(comp.state.engines["tensorflow"].pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
     while not comp.state.engines["tensorflow"].finished and time.monotonic() < deadline:
