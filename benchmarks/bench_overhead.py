@@ -43,15 +43,19 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import engines.runner as runner_mod  # noqa: E402
+import engines.run.runner as runner_mod  # noqa: E402
 from engines import Comparison, settings_for  # noqa: E402
-from engines.base import RunSettings, create_engine  # noqa: E402
-from engines.state import PHASE_CODE  # noqa: E402
-from engines.stats import (  # noqa: E402
-    bootstrap_ratio_ci, hierarchical_bootstrap_ratio_ci, summarize,
-)
+from engines.registry import create_engine
+from engines.run.state import PHASE_CODE  # noqa: E402
+
 # (hierarchical_bootstrap_ratio_ci is used by the A/A control)
-from engines.telemetry import TelemetrySampler  # noqa: E402
+from engines.run.telemetry import TelemetrySampler  # noqa: E402
+from engines.settings import RunSettings  # noqa: E402
+from engines.stats import (  # noqa: E402
+    bootstrap_ratio_ci,
+    hierarchical_bootstrap_ratio_ci,
+    summarize,
+)
 from scenarios import Scenario, find, load_builtins  # noqa: E402
 
 # -- the bare loop, in its own child process -------------------------------------------------

@@ -131,8 +131,8 @@ async def redraw_cost(steps: int, frames: int = 30, new_per_frame: int = 200) ->
     per engine, while each frame brings `new_per_frame` new steps per engine."""
     import numpy as np
 
-    from engines.base import settings_for
-    from engines.state import RunState
+    from engines.run.state import RunState
+    from engines.settings import settings_for
     from scenarios import discover
     from tui.app import FwCompareApp
     from tui.screens.dashboard import DashboardScreen

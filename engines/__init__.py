@@ -2,13 +2,12 @@
 scheduled and measured. Imports no Textual; frameworks are imported only inside engine hosts.
 """
 
-from .base import (
-    ENGINE_LABELS, ENGINE_NAMES, MODES, SCHEDULES, TASKS, Engine, RunSettings, default_threads,
-    settings_for,
-)
-from .results import build_results, export, write_json
-from .runner import Comparison
-from .state import EngineState, RunState
+from .base import Engine
+from .registry import ENGINE_LABELS, ENGINE_NAMES
+from .results.document import build_results, export, write_json
+from .run.runner import Comparison
+from .run.state import EngineState, RunState
+from .settings import MODES, SCHEDULES, TASKS, RunSettings, default_threads, settings_for
 
 __all__ = [
     "ENGINE_LABELS", "ENGINE_NAMES", "MODES", "SCHEDULES", "TASKS", "Comparison", "Engine",

@@ -1,106 +1,13 @@
-"""The Engine interface, run settings and the errors engines report."""
+"""The Engine interface and the errors engines report."""
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from scenarios import Scenario
 
-TASKS = ("train", "infer")
-MODES = ("eager", "compiled", "xla")
-SCHEDULES = ("alternate", "sequential", "parallel")
-ISOLATIONS = ("process", "thread")
-DEVICES = ("cpu", "cuda")
-ENGINE_NAMES = ("pytorch", "tensorflow")
-ENGINE_LABELS = {"pytorch": "PyTorch", "tensorflow": "TensorFlow"}
-
-# Step phases, as in the export: the first step (trace/compile), warm-up steps, steady steps,
-# and "resume": the first step after the other engine had its turn (kept out of statistics).
-PHASES = ("first", "warmup", "steady", "resume")
-
-
-def default_threads(schedule: str = "alternate", cpu_count: int | None = None) -> int:
-    """Threads per engine: leave the UI a core; split the rest when both run at once."""
-    cores = cpu_count or os.cpu_count() or 1
-    spare = max(1, cores - 1)
-    return max(1, spare // 2) if schedule == "parallel" else spare
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    """How one comparison runs; the same settings go to every engine."""
-
-    task: str = "train"
-    steps: int = 100
-    warmup_steps: int = 5
-    batch_size: int = 32
-    mode: str = "eager"
-    schedule: str = "alternate"
-    isolation: str = "process"
-    device: str = "cpu"
-    threads: int = 1
-    dtype: str = "float32"
-    seed: int = 0
-    slice_s: float = 1.0  # length of one turn in the alternate schedule
-    # Fault injection for the fake engine only (tests and demos): {"pytorch": "nan@20"}.
-    faults: dict[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able settings, as exported."""
-        d = asdict(self)
-        d.pop("faults")
-        return d
-
-    def with_(self, **changes: Any) -> RunSettings:
-        """A copy with some fields changed."""
-        return replace(self, **changes)
-
-    def validate(self) -> None:
-        """Raise ValueError naming the first setting that is out of range."""
-        checks = [
-            ("task", self.task in TASKS, " | ".join(TASKS)),
-            ("mode", self.mode in MODES, " | ".join(MODES)),
-            ("schedule", self.schedule in SCHEDULES, " | ".join(SCHEDULES)),
-            ("isolation", self.isolation in ISOLATIONS, " | ".join(ISOLATIONS)),
-            ("device", self.device in DEVICES, " | ".join(DEVICES)),
-            ("steps", isinstance(self.steps, int) and self.steps >= 1, "a positive integer"),
-            ("batch_size", isinstance(self.batch_size, int) and self.batch_size >= 1,
-             "a positive integer"),
-            ("threads", isinstance(self.threads, int) and self.threads >= 1, "a positive integer"),
-            ("warmup_steps", isinstance(self.warmup_steps, int) and self.warmup_steps >= 0,
-             "an integer >= 0"),
-            ("dtype", self.dtype == "float32", "float32"),
-        ]
-        for name, ok, expected in checks:
-            if not ok:
-                raise ValueError(f"{name}: expected {expected}, got {getattr(self, name)!r}")
-        if self.warmup_steps >= self.steps:
-            raise ValueError(f"warmup_steps: expected fewer than the {self.steps} steps "
-                             f"(the first step and warm-up leave no steady step to measure), "
-                             f"got {self.warmup_steps}")
-
-
-def settings_for(scenario: Scenario, **overrides: Any) -> RunSettings:
-    """Settings that take steps and batch size from the scenario unless overridden."""
-    values: dict[str, Any] = {
-        "steps": scenario.train.steps,
-        "batch_size": scenario.train.batch_size,
-        "seed": scenario.data.seed,
-        "threads": default_threads(overrides.get("schedule") or "alternate"),
-    }
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    if "warmup_steps" not in overrides or overrides["warmup_steps"] is None:
-        values["warmup_steps"] = min(5, max(0, values["steps"] // 10))
-    settings = RunSettings(**values)
-    settings.validate()
-    if settings.batch_size > scenario.data.samples:
-        raise ValueError(
-            f"batch_size: {settings.batch_size} exceeds the scenario's {scenario.data.samples} samples"
-        )
-    return settings
+from .settings import RunSettings
 
 
 class EngineUnavailable(RuntimeError):
@@ -155,20 +62,3 @@ class Engine(ABC):
         if isinstance(err, MemoryError):
             return "out of memory (host): " + (str(err) or "MemoryError")
         return None
-
-
-def create_engine(name: str) -> Engine:
-    """Instantiate an engine by name; frameworks are imported only in load()."""
-    if name.startswith("fake"):
-        from .fake_engine import FakeEngine
-
-        return FakeEngine(name.split(":", 1)[1] if ":" in name else "pytorch")
-    if name == "pytorch":
-        from .torch_engine import TorchEngine
-
-        return TorchEngine()
-    if name == "tensorflow":
-        from .tf_engine import TFEngine
-
-        return TFEngine()
-    raise ValueError(f"unknown engine {name!r}; expected one of {', '.join(ENGINE_NAMES)}")

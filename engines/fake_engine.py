@@ -17,7 +17,8 @@ import numpy as np
 
 from scenarios import Scenario
 
-from .base import Engine, EngineFailure, EngineUnavailable, RunSettings
+from .base import Engine, EngineFailure, EngineUnavailable
+from .settings import RunSettings
 
 _PROFILE = {  # name: (ms per step, first-step ms, import s, build s, loss offset)
     "pytorch": (2.0, 40.0, 3.5, 0.2, 0.0),

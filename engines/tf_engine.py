@@ -11,7 +11,9 @@ import numpy as np
 
 from scenarios import Scenario, infer_stack, initial_weights, make_batches
 
-from .base import Engine, EngineUnavailable, RunSettings
+from .base import Engine, EngineUnavailable
+from .registry import REGISTRY
+from .settings import RunSettings
 
 
 class TFEngine(Engine):
@@ -21,11 +23,11 @@ class TFEngine(Engine):
 
     def load(self, settings: RunSettings) -> dict[str, str]:
         # Must be set before TensorFlow is imported to take effect.
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+        for key, value in REGISTRY["tensorflow"].import_env:
+            os.environ.setdefault(key, value)
         try:
-            import tensorflow as tf
             import keras
+            import tensorflow as tf
         except ImportError as err:
             raise EngineUnavailable(
                 f"TensorFlow is not installed ({err}); install it with: pip install tensorflow"

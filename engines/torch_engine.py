@@ -10,7 +10,8 @@ import numpy as np
 
 from scenarios import Scenario, infer_stack, initial_weights, make_batches
 
-from .base import Engine, EngineFailure, EngineUnavailable, RunSettings
+from .base import Engine, EngineUnavailable
+from .settings import RunSettings
 
 
 def flatten_reorder(kernel: np.ndarray, chw_shape: tuple[int, int, int]) -> np.ndarray:

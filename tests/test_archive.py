@@ -8,8 +8,8 @@ import os
 import pytest
 
 from engines import Comparison, settings_for
-from engines.archive import RunFileError, list_runs, load_run, save_run
-from engines.results import build_results
+from engines.results.document import build_results
+from engines.results.store import RunFileError, list_runs, load_run, save_run
 from scenarios import find, load_builtins
 from tui.cli import main
 

@@ -10,7 +10,7 @@ import psutil
 import pytest
 
 from engines import Comparison, build_results, export, settings_for
-from engines.runner import Turnstile
+from engines.run.runner import Turnstile
 from scenarios import load_builtins
 
 FAKES = {"pytorch": "fake:pytorch", "tensorflow": "fake:tensorflow"}

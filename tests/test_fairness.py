@@ -8,8 +8,8 @@ import copy
 import pytest
 
 from engines import Comparison, settings_for
-from engines.fairness import fairness_of_state, fairness_report
-from engines.results import build_results
+from engines.results.document import build_results
+from engines.results.fairness import fairness_of_state, fairness_report
 from scenarios import find, load_builtins
 
 
@@ -151,7 +151,7 @@ def test_each_speed_relevant_difference_is_flagged(over, key):
 
 def test_too_few_steady_steps_is_said_as_such_not_as_a_spread():
     from engines import Comparison, build_results, settings_for
-    from engines.fairness import fairness_report
+    from engines.results.fairness import fairness_report
     from scenarios import load_builtins
 
     s = load_builtins()[0]

@@ -9,8 +9,12 @@ import numpy as np
 import pytest
 
 from engines import settings_for
-from engines.inference import (
-    format_inference, inference_batch_sizes, inference_rows, inference_settings, latency_summary,
+from engines.results.inference import (
+    format_inference,
+    inference_batch_sizes,
+    inference_rows,
+    inference_settings,
+    latency_summary,
 )
 from scenarios import find, load_builtins
 from tui.cli import main

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from engines.archive import compare_runs, list_runs
-from engines.matrix import format_matrix, matrix_cells, matrix_rows
+from engines.results.matrix import format_matrix, matrix_cells, matrix_rows
+from engines.results.store import compare_runs, list_runs
 from tui.cli import main
 
 ENGINES = {"pytorch": "pytorch", "tensorflow": "tensorflow"}

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from engines import settings_for
-from engines.host import ProcessHost
+from engines.hosting.host import ProcessHost
 from scenarios import load_builtins
 
 pytestmark = pytest.mark.frameworks

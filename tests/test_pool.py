@@ -10,9 +10,9 @@ import psutil
 import pytest
 
 from engines import Comparison, settings_for
-from engines.host import ProcessHost
-from engines.pool import HostPool
-from engines.warm import warm_import
+from engines.hosting.host import ProcessHost
+from engines.hosting.pool import HostPool
+from engines.hosting.warm import warm_import
 from scenarios import find, load_builtins
 
 FAKE = {"pytorch": "fake:pytorch", "tensorflow": "fake:tensorflow"}
@@ -166,7 +166,7 @@ def test_real_prewarmed_engines_keep_thread_settings_and_parity(pool):
 def test_discard_except_stops_idle_children_a_run_does_not_use():
     import threading as _threading
 
-    from engines.pool import HostPool
+    from engines.hosting.pool import HostPool
 
     pool = HostPool()
     try:

@@ -7,8 +7,8 @@ import json
 import numpy as np
 
 from engines import Comparison, settings_for
-from engines.repeats import merge_repeats, pooled_speedup, repeat_orders
-from engines.results import build_results
+from engines.results.document import build_results
+from engines.results.repeats import merge_repeats, pooled_speedup, repeat_orders
 from scenarios import find, load_builtins
 from tui.cli import main
 

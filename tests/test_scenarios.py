@@ -8,8 +8,16 @@ import numpy as np
 import pytest
 
 from scenarios import (
-    ScenarioError, discover, flops_per_step, infer_stack, initial_weights, load_builtins,
-    load_scenario, make_batches, make_dataset, total_params,
+    ScenarioError,
+    discover,
+    flops_per_step,
+    infer_stack,
+    initial_weights,
+    load_builtins,
+    load_scenario,
+    make_batches,
+    make_dataset,
+    total_params,
 )
 
 GOOD = """

@@ -8,10 +8,16 @@ import math
 import numpy as np
 import pytest
 
-from engines.comparison import output_parity, parity, speedup
+from engines.results.verdicts import output_parity, parity, speedup
 from engines.stats import (
-    UNSTABLE_IQR_RATIO, Summary, bootstrap_ratio_ci, breakeven_steps,
-    hierarchical_bootstrap_ratio_ci, is_stable, outlier_mask, summarize,
+    UNSTABLE_IQR_RATIO,
+    Summary,
+    bootstrap_ratio_ci,
+    breakeven_steps,
+    hierarchical_bootstrap_ratio_ci,
+    is_stable,
+    outlier_mask,
+    summarize,
 )
 
 

@@ -8,8 +8,15 @@ from scenarios import discover
 from tui.app import FwCompareApp
 from tui.screens.dashboard import DashboardScreen
 from tui.screens.fairness import FairnessScreen
-from tui.testing import FAKE_ENGINES, run_complete, screen_text, settle, sync, wait_for, \
-    xla_on_tensorflow
+from tui.testing import (
+    FAKE_ENGINES,
+    run_complete,
+    screen_text,
+    settle,
+    sync,
+    wait_for,
+    xla_on_tensorflow,
+)
 from tui.widgets.engine_column import EngineColumn
 from tui.widgets.fairness_line import FairnessLine
 

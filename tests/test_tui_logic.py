@@ -10,15 +10,23 @@ import sys
 import numpy as np
 import pytest
 
-from engines.base import settings_for
-from engines.comparison import EARLY_TOLERANCE, PARITY_TOLERANCE, parity
-from engines.downsample import MinMaxDownsampler
-from engines.state import RunState
+from engines.results.verdicts import EARLY_TOLERANCE, PARITY_TOLERANCE, parity
+from engines.run.state import RunState
+from engines.settings import settings_for
 from engines.stats import summarize
 from scenarios import discover
 from tui.braille import BOTH, NONE, plot_rows, y_scale
-from tui.formatting import eta_seconds, fmt_bytes, fmt_count, fmt_duration, fmt_eta, \
-    fmt_flops, fmt_value, progress_bar
+from tui.downsample import MinMaxDownsampler
+from tui.formatting import (
+    eta_seconds,
+    fmt_bytes,
+    fmt_count,
+    fmt_duration,
+    fmt_eta,
+    fmt_flops,
+    fmt_value,
+    progress_bar,
+)
 from tui.live_model import DashboardModel, final_figures
 from tui.live_stats import ParityTracker, StepTimeStats
 from tui.settings_draft import SettingsDraft
@@ -346,7 +354,7 @@ def test_settings_draft_reports_what_does_not_fit():
 
 
 def test_pure_modules_import_no_textual_and_no_framework():
-    code = ("import sys; import engines.downsample, tui.formatting, tui.live_stats, "
+    code = ("import sys; import tui.downsample, tui.formatting, tui.live_stats, "
             "tui.live_model, tui.braille, tui.settings_draft; "
             "bad = [m for m in ('textual', 'torch', 'tensorflow') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
@@ -391,7 +399,7 @@ def test_an_inference_column_shows_latency_percentiles():
 
 
 def test_the_fairness_line_shows_what_the_rest_of_the_dashboard_does_not():
-    from engines.fairness import FairnessReport, FairnessRow, FairnessWarning
+    from engines.results.fairness import FairnessReport, FairnessRow, FairnessWarning
     from tui.live_model import FairnessView
     from tui.widgets.fairness_line import render_fairness
 
@@ -435,7 +443,7 @@ def test_run_marks_name_a_then_b_and_pair_with_the_cursor():
 
 
 def test_compare_lines_group_rows_and_hide_equal_ones_on_request():
-    from engines.archive import CompareRow
+    from engines.results.store import CompareRow
     from tui.saved_runs import compare_cells, compare_lines, warning_lines
 
     rows = [CompareRow("machine", "CPU", "a", "b", "", True),

@@ -8,7 +8,7 @@ import time
 import psutil
 import pytest
 
-from engines.results import build_results
+from engines.results.document import build_results
 from scenarios import ScenarioError, discover
 from tui.app import FwCompareApp
 from tui.screens.dashboard import DashboardScreen

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from engines.archive import list_runs
+from engines.results.store import list_runs
 from scenarios import discover
 from tui.app import FwCompareApp
 from tui.paths import runs_dir
@@ -16,8 +16,15 @@ from tui.screens.keys import KeysScreen
 from tui.screens.picker import PickerScreen
 from tui.screens.run_compare import CompareScreen
 from tui.screens.runs import RunsScreen
-from tui.testing import FAKE_ENGINES, run_complete, screen_text, settle, sync, wait_for, \
-    write_known_runs
+from tui.testing import (
+    FAKE_ENGINES,
+    run_complete,
+    screen_text,
+    settle,
+    sync,
+    wait_for,
+    write_known_runs,
+)
 from tui.widgets.compare_table import CompareTable
 from tui.widgets.run_table import RunTable
 

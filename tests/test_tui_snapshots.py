@@ -13,8 +13,16 @@ import pytest
 
 from scenarios import discover
 from tui.app import FwCompareApp
-from tui.testing import FAKE_ENGINES, GPU_SAMPLE, injected_telemetry, run_complete, settle, \
-    wait_for, write_known_runs, xla_on_tensorflow
+from tui.testing import (
+    FAKE_ENGINES,
+    GPU_SAMPLE,
+    injected_telemetry,
+    run_complete,
+    settle,
+    wait_for,
+    write_known_runs,
+    xla_on_tensorflow,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -24,7 +32,7 @@ NO_GPU_SAMPLE = {**GPU_SAMPLE, "gpus": []}
 def make_app(*, run: str | None = None, steps: int = 120, faults=None, telemetry=None,
              gpu_status: str = "ok", task: str = "train", factory=None) -> FwCompareApp:
     """An app on the built-in scenarios with fake engines; `run` starts a scenario at once."""
-    from engines.base import settings_for
+    from engines.settings import settings_for
 
     scenarios, _ = discover([], None)
     fixed = {"isolation": "thread", "faults": faults or {}}

@@ -12,8 +12,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from engines import Comparison
-from engines.base import RunSettings
-from engines.pool import HostPool
+from engines.hosting.pool import HostPool
+from engines.settings import RunSettings
 from scenarios import Scenario, ScenarioError
 
 from .paths import runs_dir

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engines.downsample import Columns
+from .downsample import Columns
 
 NONE = -1
 BOTH = -2

@@ -8,32 +8,34 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import signal
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-from engines import ENGINE_NAMES, MODES, SCHEDULES, TASKS, Comparison, RunState, settings_for
-from engines.archive import RunFileError, compare_runs, list_runs, load_run, save_run
-from engines.base import ENGINE_LABELS, RunSettings
-from engines.inference import format_inference, inference_settings, merge_inference
-from engines.matrix import build_matrix_doc, format_matrix, matrix_cells
-from engines.repeats import merge_repeats, repeat_orders
-from engines.results import build_results, write_json
-from scenarios import Scenario, ScenarioError, discover, find
+from engines import ENGINE_NAMES, MODES, SCHEDULES, TASKS, Comparison, RunState
+from engines.registry import ENGINE_LABELS
+from engines.results.document import build_results, write_json
+from engines.results.inference import format_inference, inference_settings, merge_inference
+from engines.results.matrix import build_matrix_doc, format_matrix, matrix_cells
+from engines.results.repeats import merge_repeats, repeat_orders
+from engines.results.store import RunFileError, compare_runs, list_runs, load_run, save_run
+from engines.settings import RunSettings
+from scenarios import Scenario, ScenarioError, discover
 
+from .options import (
+    EXIT_BAD_INPUT,
+    EXIT_ENGINE_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    UNTIL_STABLE_STEP_FACTOR,
+    BadInput,
+    check_export_path,
+    engine_map,
+    make_settings,
+    pick_scenario,
+)
 from .paths import runs_dir, user_scenario_dir
-
-# --until-stable without --steps: at most this many times the scenario's steps.
-UNTIL_STABLE_STEP_FACTOR = 10
-
-EXIT_OK, EXIT_ENGINE_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-class BadInput(Exception):
-    """Input the program refuses before running anything (exit code 2)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,57 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise BadInput(f"--size: expected WxH such as 120x40, got {text!r}") from None
-    if w < 80 or h < 24:
-        raise BadInput(f"--size: at least 80x24, got {text!r}")
-    return w, h
-
-
 def load_scenarios(files: list[str]) -> tuple[list[Scenario], list[ScenarioError]]:
     """Built-ins, the user's scenario folder, and --scenario-file files (errors are fatal)."""
     return discover(files, user_scenario_dir())
-
-
-def pick_scenario(args: argparse.Namespace, scenarios: list[Scenario]) -> Scenario:
-    if args.scenario:
-        return find(args.scenario, scenarios)
-    if args.scenario_file:
-        path = str(Path(args.scenario_file[-1]))
-        for s in scenarios:
-            if s.source == path:
-                return s
-    raise BadInput("choose a scenario with --scenario NAME or --scenario-file PATH "
-                   "(see --list)")
-
-
-def engine_map(args: argparse.Namespace) -> dict[str, str]:
-    names = [n.strip() for n in args.engines.split(",") if n.strip()]
-    if not names:
-        raise BadInput("--engines: name at least one engine")
-    for n in names:
-        if n not in ENGINE_NAMES:
-            raise BadInput(f"--engines: unknown engine {n!r}; expected {', '.join(ENGINE_NAMES)}")
-    if len(set(names)) != len(names):
-        raise BadInput("--engines: an engine is named twice")
-    return {n: (f"fake:{n}" if args.fake else n) for n in names}
-
-
-FAULT_SPEC = re.compile(r"(nan|error|oom|crash)@\d+|unavailable|slow")
-
-
-def check_export_path(path: str) -> None:
-    """Refuse an --export path that cannot be written, before anything runs."""
-    if not path.endswith(".json"):
-        raise BadInput(f"--export: expected a path ending in .json, got {path!r}")
-    folder = Path(path).resolve().parent
-    if not folder.is_dir():
-        raise BadInput(f"--export: folder {str(folder)!r} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise BadInput(f"--export: folder {str(folder)!r} is not writable")
 
 
 def export_to(doc: dict[str, Any], path: str, out, what: str = "results") -> bool:
@@ -158,34 +112,6 @@ def export_to(doc: dict[str, Any], path: str, out, what: str = "results") -> boo
         return False
     print(f"{what} written to {path}", file=out)
     return True
-
-
-def make_settings(args: argparse.Namespace, scenario: Scenario) -> RunSettings:
-    faults: dict[str, str] = {}
-    for item in args.fault:
-        if "=" not in item:
-            raise BadInput(f"--fault: expected ENGINE=SPEC, got {item!r}")
-        k, v = item.split("=", 1)
-        if k not in ENGINE_NAMES:
-            raise BadInput(f"--fault: unknown engine {k!r}; expected {', '.join(ENGINE_NAMES)}")
-        if not FAULT_SPEC.fullmatch(v):
-            raise BadInput(f"--fault: expected nan@STEP, error@STEP, oom@STEP, crash@STEP, "
-                           f"unavailable or slow, got {v!r}")
-        faults[k] = v
-    if faults and not args.fake:
-        raise BadInput("--fault only works with --fake engines")
-    steps = args.steps
-    if getattr(args, "until_stable", False) and steps is None:
-        steps = scenario.train.steps * UNTIL_STABLE_STEP_FACTOR
-    try:
-        return settings_for(
-            scenario, steps=steps, batch_size=args.batch_size, mode=args.mode,
-            task=args.task, schedule=args.schedule, device=args.device, threads=args.threads,
-            warmup_steps=args.warmup_steps,
-            isolation="thread" if args.in_process else "process", faults=faults,
-        )
-    except ValueError as err:
-        raise BadInput(f"--{str(err).replace('_', '-')}") from None
 
 
 # -- headless run ------------------------------------------------------------------------------

@@ -6,10 +6,10 @@ import argparse
 import gc
 from pathlib import Path
 
-from engines.base import RunSettings
+from engines.settings import RunSettings
 from scenarios import Scenario, ScenarioError
 
-from .cli import EXIT_INTERRUPTED, BadInput, make_settings, parse_size, pick_scenario
+from .options import EXIT_INTERRUPTED, BadInput, make_settings, parse_size, pick_scenario
 from .paths import user_scenario_dir
 
 # Options whose argparse default equals RunSettings' own: only a different value is a choice.

@@ -15,16 +15,21 @@ from typing import Any
 
 import numpy as np
 
-from engines.base import ENGINE_LABELS, RunSettings
-from engines.comparison import (
-    EARLY_TOLERANCE, INFER_TOLERANCE, PARITY_TOLERANCE, parity, speedup,
+from engines.registry import ENGINE_LABELS
+from engines.results.fairness import FairnessReport, fairness_of_state
+from engines.results.summary import engine_summary
+from engines.results.verdicts import (
+    EARLY_TOLERANCE,
+    INFER_TOLERANCE,
+    PARITY_TOLERANCE,
+    parity,
+    speedup,
 )
-from engines.downsample import MinMaxDownsampler
-from engines.fairness import FairnessReport, fairness_of_state
-from engines.results import engine_summary
-from engines.state import PHASE_CODE, RunState
+from engines.run.state import PHASE_CODE, RunState
+from engines.settings import RunSettings
 from scenarios import Scenario
 
+from .downsample import MinMaxDownsampler
 from .formatting import eta_seconds
 from .live_stats import ParityTracker, StepTimeStats
 

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from engines.comparison import EARLY_STEPS
+from engines.results.verdicts import EARLY_STEPS
 from engines.stats import Summary, summarize
 
 _T_MIN, _T_MAX, _RATIO = 1e-7, 1e4, 1.001

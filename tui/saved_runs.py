@@ -11,8 +11,8 @@ from pathlib import Path
 
 from rich.text import Text
 
-from engines.archive import CompareRow, RunInfo
-from engines.base import ENGINE_LABELS
+from engines.registry import ENGINE_LABELS
+from engines.results.store import CompareRow, RunInfo
 
 MARK_NAMES = ("A", "B")
 STATUS_STYLE = {"done": "green", "failed": "bold red", "unavailable": "bold red",

@@ -11,8 +11,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from engines.base import DEVICES, ENGINE_LABELS, MODES, SCHEDULES, TASKS, RunSettings, \
-    settings_for
+from engines.registry import ENGINE_LABELS
+from engines.settings import DEVICES, MODES, SCHEDULES, TASKS, RunSettings, settings_for
 from scenarios import Scenario
 
 STEP_LADDER = (1, 10, 20, 50, 100, 200, 300, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000,

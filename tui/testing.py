@@ -13,7 +13,7 @@ from typing import Any, Callable
 from rich.console import Console
 
 from engines import Comparison
-from engines.base import RunSettings
+from engines.settings import RunSettings
 from scenarios import Scenario
 
 FAKE_ENGINES = {"pytorch": "fake:pytorch", "tensorflow": "fake:tensorflow"}
@@ -117,8 +117,8 @@ KNOWN_MACHINES = (
 
 def known_run_docs(steps: int = 60) -> list[dict[str, Any]]:
     """Results documents of two seeded fake runs of 'mlp' (A, then B), byte-stable."""
-    from engines.base import settings_for
-    from engines.results import build_results
+    from engines.results.document import build_results
+    from engines.settings import settings_for
     from scenarios import find, load_builtins
 
     scenario = find("mlp", load_builtins())
@@ -137,7 +137,7 @@ def write_known_runs(directory, corrupt: bool = True) -> list[Any]:
     """Write known_run_docs() into `directory` under fixed names (and one corrupt file)."""
     from pathlib import Path
 
-    from engines.results import write_json
+    from engines.results.document import write_json
 
     directory = Path(directory)
     paths = [write_json(doc, directory / f"2025030{i + 1}-101500-mlp-train-eager.json")

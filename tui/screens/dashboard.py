@@ -19,10 +19,11 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from engines.archive import save_run
-from engines.base import ENGINE_LABELS, RunSettings
-from engines.fairness import fairness_of_state
-from engines.results import build_results, write_json
+from engines.registry import ENGINE_LABELS
+from engines.results.document import build_results, write_json
+from engines.results.fairness import fairness_of_state
+from engines.results.store import save_run
+from engines.settings import RunSettings
 from scenarios import Scenario
 
 from ..live_model import DashboardModel, FinalFigures, final_figures

@@ -12,8 +12,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from engines.base import ENGINE_LABELS
-from engines.fairness import FairnessReport
+from engines.registry import ENGINE_LABELS
+from engines.results.fairness import FairnessReport
 
 from ..widgets.fairness_line import LEVEL_LOOK
 

@@ -16,8 +16,14 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from engines.archive import RunComparison, RunFileError, RunListing, compare_runs, list_runs, \
-    load_run
+from engines.results.store import (
+    RunComparison,
+    RunFileError,
+    RunListing,
+    compare_runs,
+    list_runs,
+    load_run,
+)
 
 from ..saved_runs import run_detail, warning_lines
 from ..widgets.run_table import RunTable

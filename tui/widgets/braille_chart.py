@@ -13,9 +13,8 @@ from rich.style import Style
 from textual.strip import Strip
 from textual.widget import Widget
 
-from engines.downsample import MinMaxDownsampler
-
 from ..braille import BOTH, NONE, YScale, plot_rows, y_scale
+from ..downsample import MinMaxDownsampler
 from ..formatting import fmt_duration, fmt_value
 from ..palette import BOTH_COLOR
 

@@ -7,8 +7,7 @@ import textwrap
 from rich.text import Text
 from textual.widget import Widget
 
-from ..formatting import DASH, fmt_bytes, fmt_count, fmt_duration, fmt_eta, fmt_value, \
-    progress_bar
+from ..formatting import DASH, fmt_bytes, fmt_count, fmt_duration, fmt_eta, fmt_value, progress_bar
 from ..live_model import EngineView
 
 # Phase -> (glyph, style). Phases not listed are "in progress" ones.

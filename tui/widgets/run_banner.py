@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
-from engines.base import RunSettings
+from engines.settings import RunSettings
 from scenarios import Scenario
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from engines.archive import RunInfo
+from engines.results.store import RunInfo
 
 from ..saved_runs import RUN_COLUMNS, RunMarks, run_cells
 

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from engines.base import RunSettings
+from engines.settings import RunSettings
 from scenarios import Scenario, ScenarioError, flops_per_step, infer_stack, total_params
 
 from ..formatting import fmt_flops, fmt_params, fmt_shape

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .base import ENGINE_LABELS
-from .results import SCHEMA, write_json
+from ..registry import ENGINE_LABELS
+from .document import SCHEMA, write_json
 
 MAX_FILE_BYTES = 256 * 2**20  # larger files are not ours (or not sane): skipped
 KINDS = ("run", "matrix")

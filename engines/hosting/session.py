@@ -9,7 +9,8 @@ from typing import Any, Callable
 
 from scenarios import Scenario
 
-from .base import Engine, EngineFailure, EngineUnavailable, RunSettings
+from ..base import Engine, EngineFailure, EngineUnavailable
+from ..settings import RunSettings
 
 # A step record on the wire: (step, phase, loss, time_s). Tuples pickle cheaply.
 Record = tuple[int, str, float, float]

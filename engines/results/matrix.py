@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .base import ENGINE_LABELS, MODES, RunSettings
-from .results import SCHEMA
-from .stats import breakeven_steps
+from ..registry import ENGINE_LABELS
+from ..settings import MODES, RunSettings
+from ..stats import breakeven_steps
+from .document import SCHEMA
 
 MATRIX_TASKS = ("train", "infer")
 # PyTorch has no XLA mode (torch_engine runs torch.compile for "xla"): the cell would repeat

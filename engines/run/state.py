@@ -12,7 +12,8 @@ import numpy as np
 
 from scenarios import Scenario
 
-from .base import ENGINE_LABELS, PHASES, RunSettings
+from ..registry import ENGINE_LABELS
+from ..settings import PHASES, RunSettings
 
 PHASE_CODE = {name: i for i, name in enumerate(PHASES)}
 FINAL_STATUSES = ("done", "failed", "cancelled", "unavailable")

@@ -9,14 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .base import ENGINE_LABELS
-from .stats import MIN_SAMPLES, UNSTABLE_IQR_RATIO
-
-# How each engine synchronises before the clock is read (what the engines' step() does).
-SYNC = {
-    "pytorch": "loss.item() before reading the clock (+ torch.cuda.synchronize() on GPU)",
-    "tensorflow": "loss.numpy() outside tf.function before reading the clock",
-}
+from ..registry import ENGINE_LABELS, info_of
+from ..stats import MIN_SAMPLES, UNSTABLE_IQR_RATIO
+from .summary import engine_summary
 
 
 @dataclass(frozen=True)
@@ -60,6 +55,14 @@ class FairnessReport:
             "warnings": [{"level": w.level, "key": w.key, "text": w.text}
                          for w in self.warnings],
         }
+
+
+def _sync_note(impl: Any) -> str:
+    """How an engine synchronises before the clock is read (the registry's note), or '?'."""
+    try:
+        return info_of(str(impl)).sync_note
+    except ValueError:
+        return "?"
 
 
 def _label(name: str) -> str:
@@ -132,7 +135,7 @@ def fairness_report(doc: dict[str, Any]) -> FairnessReport:
         ("xla", "XLA", lambda n: _onoff(cfg[n].get("xla")), True),
         ("batch_size", "batch size", lambda n: str(cfg[n].get("batch_size", bs)), True),
         ("sync", "synchronisation",
-         lambda n: SYNC.get(engines[n].get("implementation", n).split(":")[-1], "?"), False),
+         lambda n: _sync_note(engines[n].get("implementation") or n), False),
         ("process", "hosting",
          lambda n: "own child process" if isolation == "process" else "thread in the app's process",
          False),
@@ -168,8 +171,8 @@ def _measures(doc: dict[str, Any], names: list[str]) -> list[str]:
     if train:
         out.append(f"same hyper-parameters: {train.get('optimizer', '?')}, learning rate "
                    f"{train.get('learning_rate', '?')}, loss {train.get('loss', '?')}")
-    syncs = [f"{_label(n)}: {SYNC[k]}" for n in names
-             if (k := (doc['engines'][n].get('implementation') or n).split(':')[-1]) in SYNC]
+    syncs = [f"{_label(n)}: {note}" for n in names
+             if (note := _sync_note(doc['engines'][n].get('implementation') or n)) != "?"]
     if syncs:
         out.append("synchronised before every clock read (perf_counter): " + "; ".join(syncs))
     sched = settings.get("schedule", "alternate")
@@ -300,8 +303,6 @@ def _warnings(doc: dict[str, Any], names: list[str], rows: list[FairnessRow],
 
 def fairness_doc_of_state(state: Any) -> dict[str, Any]:
     """A light results document of a live RunState (no step lists) for fairness_report()."""
-    from .results import engine_summary
-
     with state.lock:
         settings = state.settings
         engines = {}

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .stats import LEVEL, N_BOOT, bootstrap_ratio_ci, summarize
+from ..stats import LEVEL, N_BOOT, bootstrap_ratio_ci, summarize
 
 # Loss parity is judged twice. Over the first EARLY_STEPS steps the two engines must agree to
 # float32 round-off: that proves they do the same work (same weights, batches, optimiser); a

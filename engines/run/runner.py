@@ -13,12 +13,12 @@ from typing import Any, Callable
 
 from scenarios import Scenario
 
-from .base import RunSettings
+from ..hosting.host import Cancelled, HostError, make_host
+from ..hosting.pool import HostPool
+from ..settings import RunSettings
+from ..stats import UNSTABLE_IQR_RATIO, is_stable
 from .environment import environment
-from .host import Cancelled, HostError, make_host
-from .pool import HostPool
 from .state import RunState
-from .stats import UNSTABLE_IQR_RATIO, is_stable
 from .telemetry import NVML, TelemetrySampler
 
 # --until-stable stops an engine only once it has at least this many steady steps and, in the

@@ -13,11 +13,16 @@ from typing import Any
 
 import numpy as np
 
-from .comparison import SPEEDUP_METHOD
-from .results import SCHEMA, doc_steady_times, refresh_fairness, times_summary
-from .stats import (
-    LEVEL, N_BOOT, UNSTABLE_IQR_RATIO, hierarchical_bootstrap_ratio_ci, summarize,
+from ..stats import (
+    LEVEL,
+    N_BOOT,
+    UNSTABLE_IQR_RATIO,
+    hierarchical_bootstrap_ratio_ci,
+    summarize,
 )
+from .document import SCHEMA, refresh_fairness
+from .summary import doc_steady_times, times_summary
+from .verdicts import SPEEDUP_METHOD
 
 _WORST = ("failed", "unavailable", "cancelled", "running", "pending", "done")
 

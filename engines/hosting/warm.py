@@ -8,27 +8,22 @@ as the engine's import phase.
 
 from __future__ import annotations
 
+import importlib
 import os
 import time
 from typing import Any
 
-# Must be in the environment before TensorFlow is imported (the same values as
-# TFEngine.load, which sets them with setdefault too, so a user's own setting wins).
-TF_IMPORT_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
+from ..registry import info_of, split_impl
 
 
 def _import_framework(impl: str) -> None:
-    if impl.startswith("fake"):
+    info = info_of(impl)  # ValueError for an unknown engine
+    if split_impl(impl)[1]:
         return  # the fake engine imports nothing but numpy, already loaded
-    if impl == "pytorch":
-        import torch  # noqa: F401
-    elif impl == "tensorflow":
-        for key, value in TF_IMPORT_ENV.items():
-            os.environ.setdefault(key, value)
-        import tensorflow  # noqa: F401  (first, as TFEngine.load does)
-        import keras  # noqa: F401
-    else:
-        raise ValueError(f"unknown engine {impl!r}")
+    for key, value in info.import_env:
+        os.environ.setdefault(key, value)  # read at import time; a user's own setting wins
+    for module in info.warm_modules:
+        importlib.import_module(module)
 
 
 def warm_import(impl: str) -> dict[str, Any]:

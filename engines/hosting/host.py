@@ -19,7 +19,8 @@ from typing import Any, Callable
 
 from scenarios import Scenario
 
-from .base import RunSettings, create_engine
+from ..registry import create_engine
+from ..settings import RunSettings
 from .session import EngineSession, describe_exception
 from .warm import warm_import
 

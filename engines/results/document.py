@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import secrets
 from pathlib import Path
@@ -11,50 +10,13 @@ from typing import Any
 
 import numpy as np
 
-from .comparison import output_parity, parity, speedup
+from ..run.state import PHASES, EngineState, RunState
+from ..stats import UNSTABLE_IQR_RATIO, outlier_mask
 from .fairness import fairness_report
-from .state import PHASES, EngineState, RunState
-from .stats import UNSTABLE_IQR_RATIO, outlier_mask, summarize
+from .summary import _clean, engine_summary
+from .verdicts import output_parity, parity, speedup
 
 SCHEMA = 1
-
-
-def _clean(x: float) -> float | None:
-    return None if x is None or not math.isfinite(x) else x
-
-
-def times_summary(steady: np.ndarray, batch_size: int) -> dict[str, Any]:
-    """Steady-state figures of a set of step times (the timing part of an engine summary)."""
-    s = summarize(steady)
-    if s is None:
-        return {"median_step_s": None, "iqr_step_s": None, "samples_per_s": None,
-                "steady_steps": 0, "unstable": None}
-    return {
-        "median_step_s": s.median,
-        "iqr_step_s": s.iqr,
-        "samples_per_s": batch_size / s.median if s.median > 0 else None,
-        "steady_steps": s.n,
-        "unstable": s.unstable,
-        # Added fields (schema 1 stays backward compatible):
-        "q1_step_s": s.q1,
-        "q3_step_s": s.q3,
-        "p50_step_s": s.median,
-        "p90_step_s": s.p90,
-        "p99_step_s": s.p99,
-        "mean_step_s": s.mean,
-        "iqr_over_median": _clean(s.rel_iqr),
-        "unstable_threshold": UNSTABLE_IQR_RATIO,
-        "outlier_steps": int(outlier_mask(steady).sum()),
-    }
-
-
-def engine_summary(es: EngineState, batch_size: int) -> dict[str, Any]:
-    """Steady-state figures of one engine."""
-    final = es.losses[-1] if len(es.losses) else None
-    out = times_summary(es.steady_times(), batch_size)
-    out["final_loss"] = _clean(final) if final is not None else None
-    out["steps_done"] = es.steps_done
-    return out
 
 
 def engine_result(es: EngineState, batch_size: int) -> dict[str, Any]:
@@ -158,16 +120,6 @@ def write_json(doc: dict[str, Any], path: str | Path) -> Path:
 def export(state: RunState, path: str | Path) -> Path:
     """Build and atomically write the results of `state`."""
     return write_json(build_results(state), path)
-
-
-def doc_steady_times(engine_doc: dict[str, Any], repeat: int | None = None) -> np.ndarray:
-    """Steady-state step times of one engine's block in a results document.
-
-    With `repeat`, only the steps of that repeat (documents merged from --repeat runs).
-    """
-    steps = engine_doc.get("steps") or []
-    return np.array([s["time_s"] for s in steps if s.get("phase") == "steady"
-                     and (repeat is None or s.get("repeat", 0) == repeat)], dtype=np.float64)
 
 
 def refresh_fairness(doc: dict[str, Any]) -> dict[str, Any]:

@@ -12,10 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from .base import ENGINE_LABELS, RunSettings
-from .comparison import speedup
-from .results import doc_steady_times, refresh_fairness
-from .stats import summarize
+from ..registry import ENGINE_LABELS
+from ..settings import RunSettings
+from ..stats import summarize
+from .document import refresh_fairness
+from .summary import doc_steady_times
+from .verdicts import speedup
 
 
 def inference_batch_sizes(batch_size: int) -> list[int]:
