@@ -131,6 +131,7 @@ async def redraw_cost(steps: int, frames: int = 30, new_per_frame: int = 200) ->
     per engine, while each frame brings `new_per_frame` new steps per engine."""
     import numpy as np
 
+    from engines.hosting.protocol import StepRecord
     from engines.run.state import RunState
     from engines.settings import settings_for
     from scenarios import discover
@@ -148,16 +149,18 @@ async def redraw_cost(steps: int, frames: int = 30, new_per_frame: int = 200) ->
     def records(start: int, n: int, ms: float):
         t = (ms + 0.1 * rng.random(n)) / 1e3
         loss = 2.0 / (1 + np.arange(start, start + n) / 1e4)
-        return [(start + i, "first" if start + i == 0 else "steady", float(loss[i]),
-                 float(t[i])) for i in range(n)]
+        return [StepRecord(start + i, "first" if start + i == 0 else "steady", float(loss[i]),
+                           float(t[i])) for i in range(n)]
 
     for name, ms in (("pytorch", 2.0), ("tensorflow", 3.0)):
-        state.set_phase(name, "running")
+        state.set_stage(name, "running")
         for s in range(0, steps, 100_000):
             state.add_records(name, records(s, min(100_000, steps - s), ms))
 
     class Recorded:
-        """A stand-in for Comparison that serves the pre-filled state."""
+        """A stand-in for Comparison (a RunDriver) that serves the pre-filled state."""
+
+        cancelled = False
 
         def __init__(self, *a, **k):
             self.state = state

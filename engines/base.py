@@ -57,6 +57,11 @@ class Engine(ABC):
         """Step time to report instead of a measurement (simulated engines only)."""
         raise NotImplementedError
 
+    def simulated_stages(self) -> dict[str, float]:  # pragma: no cover - fake engine only
+        """Stage times (import, build) to report instead of the near-zero real ones (simulated
+        engines only)."""
+        raise NotImplementedError
+
     def classify_error(self, err: BaseException) -> str | None:
         """A clear one-line message for a known framework error (OOM), or None."""
         if isinstance(err, MemoryError):

@@ -55,8 +55,8 @@ class FakeEngine(Engine):
         ms[0] = self.profile[1]
         self.times = ms / 1000.0
 
-    def simulated_phases(self) -> dict[str, float]:
-        """Phase times to report in place of the (near-zero) real ones."""
+    def simulated_stages(self) -> dict[str, float]:
+        """Stage times to report in place of the (near-zero) real ones."""
         return {"import": self.profile[2], "build": self.profile[3]}
 
     def _fault_step(self, kind: str) -> int | None:

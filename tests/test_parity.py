@@ -14,6 +14,7 @@ import pytest
 
 from engines import settings_for
 from engines.hosting.host import ProcessHost
+from engines.hosting.protocol import Event, StepRecord, StepRecords
 from scenarios import load_builtins
 
 pytestmark = pytest.mark.frameworks
@@ -33,16 +34,16 @@ def hosts():
 
 
 def losses(host, scenario, settings) -> np.ndarray:
-    records: list[tuple] = []
+    records: list[StepRecord] = []
 
-    def on_event(event):
-        if event[0] == "records":
-            records.extend(event[1])
+    def on_event(event: Event) -> None:
+        if isinstance(event, StepRecords):
+            records.extend(event.records)
 
     host.prepare(scenario, settings, on_event)
     assert host.run_slice(settings.steps, math.inf, on_event) is True
-    assert [r[0] for r in records] == list(range(settings.steps))
-    return np.array([r[2] for r in records])
+    assert [r.step for r in records] == list(range(settings.steps))
+    return np.array([r.loss for r in records])
 
 
 def rel_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:

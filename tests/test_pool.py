@@ -1,5 +1,5 @@
 """Pre-warmed engine processes (engines.pool): a pooled run does the same work as an unpooled one,
-reports the warm import as its import phase, and no process outlives the pool."""
+reports the warm import as its import stage, and no process outlives the pool."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from engines import Comparison, settings_for
 from engines.hosting.host import ProcessHost
 from engines.hosting.pool import HostPool
+from engines.hosting.protocol import Event, StageChanged
 from engines.hosting.warm import warm_import
 from scenarios import find, load_builtins
 
@@ -59,16 +60,16 @@ def test_a_pooled_run_uses_the_warm_processes_and_does_the_same_work(pool):
         assert es.status == ref.status == "done"
         assert es.pid == warm[impl]  # the run stepped in the pre-started process
         assert list(es.losses) == list(ref.losses)  # same work, step for step
-        assert es.report["prewarmed"] is True and ref.report["prewarmed"] is False
-        assert es.report["phases_s"]["import"] > 0
+        assert es.report.prewarmed is True and ref.report.prewarmed is False
+        assert es.report.stages_s["import"] > 0
         assert gone(es.pid)  # a taken process runs one comparison, then is closed
 
 
 def test_a_run_without_a_matching_warm_process_starts_its_own(pool):
     pool.warm(["fake:pytorch"])
     state = run(FAKE, pool)
-    assert state.engines["pytorch"].report["prewarmed"] is True
-    assert state.engines["tensorflow"].report["prewarmed"] is False
+    assert state.engines["pytorch"].report.prewarmed is True
+    assert state.engines["tensorflow"].report.prewarmed is False
     assert state.engines["tensorflow"].status == "done"
 
 
@@ -127,20 +128,20 @@ def test_the_first_call_on_a_warm_host_collects_the_warm_answer():
     try:
         assert host.warming
         scenario = find("mlp", load_builtins())
-        events: list[tuple] = []
+        events: list[Event] = []
         report = host.prepare(scenario, settings_for(scenario, steps=5, threads=1),
                               events.append)
-        assert not host.warming and host.warm_info["import_s"] >= 0
-        assert ("phase", "importing") in events
-        assert report["prewarmed"] is True
+        assert not host.warming and host.warm_info.import_s >= 0
+        assert StageChanged("importing") in events
+        assert report.prewarmed is True
     finally:
         host.close()
 
 
 def test_warm_import_reports_a_failure_instead_of_raising():
     info = warm_import("no-such-framework")
-    assert info["import_s"] is None and "no-such-framework" in info["error"]
-    assert warm_import("fake:pytorch")["import_s"] >= 0
+    assert info.import_s is None and "no-such-framework" in info.error
+    assert warm_import("fake:pytorch").import_s >= 0
 
 
 @pytest.mark.frameworks
@@ -153,12 +154,12 @@ def test_real_prewarmed_engines_keep_thread_settings_and_parity(pool):
     for name, es in state.engines.items():
         assert es.status == "done", es.error
         rep = es.report
-        assert rep["prewarmed"] is True
-        # The import happened before load(), yet counts as the import phase...
-        assert rep["phases_s"]["import"] > 0.2
+        assert rep.prewarmed is True
+        # The import happened before load(), yet counts as the import stage...
+        assert rep.stages_s["import"] > 0.2
         # ...and the thread budget set in load() after the warm import still holds.
-        assert rep["config"]["intra_op_threads"] == 1, name
-        assert rep["config"]["inter_op_threads"] == 1, name
+        assert rep.config["intra_op_threads"] == 1, name
+        assert rep.config["inter_op_threads"] == 1, name
     a, b = (list(state.engines[n].losses) for n in REAL)
     assert max(abs(x - y) / max(abs(x), abs(y)) for x, y in zip(a, b)) < 1e-5
 

@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 
+from engines.hosting.protocol import StepRecord
 from engines.results.verdicts import EARLY_TOLERANCE, PARITY_TOLERANCE, parity
 from engines.run.state import RunState
 from engines.settings import settings_for
@@ -185,20 +186,20 @@ def test_parity_tracker_agrees_with_the_export_rule():
 
 
 def fill_state(steps: int, *, fail_tf_at: int | None = None) -> RunState:
-    """A RunState fed as the engines would: batches of (step, phase, loss, time) records."""
+    """A RunState fed as the engines would: a batch of StepRecords per engine."""
     scenario = SCENARIOS["mlp"]
     settings = settings_for(scenario, steps=steps, threads=1)
     state = RunState(scenario, settings, ENGINES)
     for name, ms in (("pytorch", 2.0), ("tensorflow", 3.0)):
-        state.set_phase(name, "running")
+        state.set_stage(name, "running")
         recs = []
         for i in range(steps):
             phase = "first" if i == 0 else "warmup" if i <= 5 else "steady"
             loss = 1.0 / (1 + i) + (1e-7 if name == "tensorflow" else 0.0)
             if name == "tensorflow" and fail_tf_at is not None and i == fail_tf_at:
-                recs.append((i, phase, math.nan, ms / 1e3))
+                recs.append(StepRecord(i, phase, math.nan, ms / 1e3))
                 break
-            recs.append((i, phase, loss, (ms + 0.01 * (i % 7)) / 1e3))
+            recs.append(StepRecord(i, phase, loss, (ms + 0.01 * (i % 7)) / 1e3))
         state.add_records(name, recs)
         if name == "tensorflow" and fail_tf_at is not None:
             state.finish(name, "failed", f"loss became NaN at step {fail_tf_at}")
@@ -251,7 +252,8 @@ def test_redraw_work_does_not_grow_with_steps(steps):
     for name in ENGINES:
         times = 0.002 + 1e-4 * rng.random(steps)
         losses = 1 / (1 + np.arange(steps))
-        recs = [(i, "steady", float(losses[i]), float(times[i])) for i in range(0, steps, 1)]
+        recs = [StepRecord(i, "steady", float(losses[i]), float(times[i]))
+                for i in range(0, steps, 1)]
         state.add_records(name, recs)
     model = DashboardModel(scenario, settings, list(ENGINES), telemetry=False)
     model.update(state)
@@ -381,8 +383,8 @@ def test_an_inference_column_shows_latency_percentiles():
     settings = settings_for(scenario, steps=200, threads=1, task="infer")
     state = RunState(scenario, settings, ENGINES)
     for name in ENGINES:
-        state.add_records(name, [(i, "first" if i == 0 else "steady", 0.5, 1e-3 * (1 + i % 10))
-                                 for i in range(200)])
+        state.add_records(name, [StepRecord(i, "first" if i == 0 else "steady", 0.5,
+                                            1e-3 * (1 + i % 10)) for i in range(200)])
         state.finish(name, "done")
     model = DashboardModel(scenario, settings, list(ENGINES), telemetry=False)
     model.update(state)

@@ -52,7 +52,7 @@ async def test_the_run_takes_the_processes_warmed_while_picking_and_rerun_gets_n
         dash = app.screen
         for name, es in dash.state.engines.items():
             assert es.pid == warm[FAKE_ENGINES[name]]  # the run used the warm process
-            assert es.report["prewarmed"] is True
+            assert es.report.prewarmed is True
         for col in dash.query(EngineColumn):
             assert col.view.prewarmed and col.view.import_s is not None
         # Once the run has ended, fresh processes are warming for the next one.

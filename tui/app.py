@@ -13,6 +13,7 @@ from textual.screen import Screen
 
 from engines import Comparison
 from engines.hosting.pool import HostPool
+from engines.run.driver import RunDriver
 from engines.settings import RunSettings
 from scenarios import Scenario, ScenarioError
 
@@ -30,7 +31,7 @@ from .screens.runs import KEY_HELP as RUNS_KEYS
 from .screens.runs import RunsScreen
 from .settings_draft import SettingsDraft
 
-ComparisonFactory = Callable[..., Any]
+ComparisonFactory = Callable[..., RunDriver]
 
 
 def ensure_resource_tracker() -> None:
@@ -118,7 +119,7 @@ class FwCompareApp(App[int]):
             self.start_run(scenario, settings, self.draft.selected_engines())
 
     def new_comparison(self, scenario: Scenario, settings: RunSettings,
-                       engines: dict[str, str], telemetry: bool) -> Any:
+                       engines: dict[str, str], telemetry: bool) -> RunDriver:
         """A Comparison (or a stand-in with the same calls, in tests and benchmarks)."""
         if settings.isolation == "process":
             ensure_resource_tracker()

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from engines.hosting.protocol import EngineReport
 from engines.registry import ENGINE_LABELS
 from engines.results.fairness import FairnessReport, fairness_of_state
 from engines.results.summary import engine_summary
@@ -47,7 +48,7 @@ class EngineView:
     task: str  # "train" or "infer": infer shows per-batch latency percentiles
     version: str
     status: str
-    phase: str
+    stage: str  # lifecycle: importing, building, compiling, warm-up, running, ...
     error: str | None
     steps_done: int
     steps_total: int
@@ -163,9 +164,9 @@ class EngineTrack:
         self.label = ENGINE_LABELS.get(name, name)
         self.steps_total = steps_total
         self.status = "pending"
-        self.phase = "waiting"
+        self.stage = "waiting"
         self.error: str | None = None
-        self.report: dict[str, Any] = {}
+        self.report = EngineReport()
         self.seen = 0
         self.last_loss: float | None = None
         self.first_step_s: float | None = None
@@ -248,7 +249,7 @@ class DashboardModel:
                 tr = self.tracks.get(name)
                 if tr is None:
                     continue
-                tr.status, tr.phase, tr.error, tr.report = es.status, es.phase, es.error, \
+                tr.status, tr.stage, tr.error, tr.report = es.status, es.stage, es.error, \
                     es.report
                 n = len(es.losses)
                 if n > tr.seen:
@@ -262,7 +263,7 @@ class DashboardModel:
                 c = self.parity.compared
                 if common > c:
                     self.parity.add(np.array(ea.losses[c:common]), np.array(eb.losses[c:common]))
-            self.gpu_status = state.extra.get("gpu_status")
+            self.gpu_status = state.gpu_status
             if len(state.telemetry) > self.samples_seen:
                 for s in state.telemetry[self.samples_seen:]:
                     for name, e in (s.get("engines") or {}).items():
@@ -273,10 +274,8 @@ class DashboardModel:
                 self.sample = state.telemetry[-1]
             self.finished = state.finished
             # The fairness report changes only when an engine reports or ends: recompute then.
-            fairness_key = tuple(
-                (es.status, len((es.report or {}).get("phases_s") or {}),
-                 bool((es.report or {}).get("config"))) for es in state.engines.values())
-            fairness_key += (len(state.extra.get("comparison") or {}),)
+            fairness_key = tuple((es.status, len(es.report.stages_s), bool(es.report.config))
+                                 for es in state.engines.values())
         if fairness_key != self._fairness_key:
             self._fairness_key = fairness_key
             self.fairness = fairness_of_state(state)
@@ -295,13 +294,11 @@ class DashboardModel:
     def engine_view(self, name: str) -> EngineView:
         """The figures of one engine column."""
         tr = self.tracks[name]
-        rep = tr.report or {}
-        phases = rep.get("phases_s") or {}
-        memory = rep.get("memory") or {}
-        versions = rep.get("versions") or {}
+        rep = tr.report
+        stages, memory = rep.stages_s, rep.memory
         version = ""
-        if versions:
-            k, v = next(iter(versions.items()))
+        if rep.versions:
+            k, v = next(iter(rep.versions.items()))
             version = f"{k} {v}"
         if tr.final is not None:
             f = tr.final
@@ -324,12 +321,12 @@ class DashboardModel:
             rss = self.peak_rss.get(name)
         return EngineView(
             name=name, label=tr.label, task=self.settings.task, version=version,
-            status=tr.status, phase=tr.phase,
+            status=tr.status, stage=tr.stage,
             error=tr.error, steps_done=tr.seen, steps_total=tr.steps_total, eta_s=eta,
             loss=tr.last_loss, median_s=median, iqr_s=iqr, p90_s=p90, p99_s=p99,
             samples_per_s=sps, unstable=unstable, first_step_s=tr.first_step_s,
-            import_s=phases.get("import"), prewarmed=bool(rep.get("prewarmed")),
-            build_s=phases.get("build"), peak_rss=rss,
+            import_s=stages.get("import"), prewarmed=rep.prewarmed,
+            build_s=stages.get("build"), peak_rss=rss,
             device_peak=memory.get("device_peak"), final=tr.final is not None,
         )
 

@@ -6,6 +6,7 @@ Nothing here runs in normal use; it lives in the package so tests and benchmarks
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import time
 from typing import Any, Callable
@@ -13,6 +14,7 @@ from typing import Any, Callable
 from rich.console import Console
 
 from engines import Comparison
+from engines.hosting.protocol import EngineReport
 from engines.settings import RunSettings
 from scenarios import Scenario
 
@@ -61,7 +63,7 @@ def injected_telemetry(samples: list[dict[str, Any]], gpu_status: str = "ok"):
     def factory(scenario: Scenario, settings: RunSettings, engines: dict[str, str],
                 telemetry: bool = True) -> Comparison:
         comp = Comparison(scenario, settings, engines, telemetry=False)
-        comp.state.extra["gpu_status"] = gpu_status
+        comp.state.gpu_status = gpu_status
         for s in samples:
             comp.state.add_telemetry(s)
         return comp
@@ -76,9 +78,9 @@ def xla_on_tensorflow(scenario: Scenario, settings: RunSettings, engines: dict[s
     comp = Comparison(scenario, settings, engines, telemetry=False)
     set_report = comp.state.set_report
 
-    def patched(name: str, report: dict[str, Any]) -> None:
+    def patched(name: str, report: EngineReport) -> None:
         if name == "tensorflow":
-            report = {**report, "config": {**report.get("config", {}), "xla": True}}
+            report = dataclasses.replace(report, config={**report.config, "xla": True})
         set_report(name, report)
 
     comp.state.set_report = patched  # type: ignore[method-assign]

@@ -1,6 +1,8 @@
 """Where an engine runs: a long-lived child process (default) or the calling thread.
 
 Both hosts offer the same calls; the caller (one worker thread per engine) never sees which.
+Both speak the typed messages of engines.hosting.protocol, and the same EngineServer carries
+out the requests in either (in the child process, or in the caller's thread).
 A child process isolates the framework: its imports, thread settings, memory, crashes and
 stderr chatter stay there, and cancelling is instant (the child is killed).
 """
@@ -21,10 +23,25 @@ from scenarios import Scenario
 
 from ..registry import create_engine
 from ..settings import RunSettings
+from .protocol import (
+    EngineReport,
+    Error,
+    Event,
+    GetOutputs,
+    GetReport,
+    Ok,
+    Prepare,
+    Request,
+    RunSlice,
+    StageChanged,
+    Stop,
+    Warm,
+    WarmImport,
+)
 from .session import EngineSession, describe_exception
 from .warm import warm_import
 
-OnEvent = Callable[[tuple], None]
+OnEvent = Callable[[Event], None]
 POLL_S = 0.05
 
 
@@ -53,12 +70,13 @@ class EngineHost(ABC):
         """Start the host (the child process); cheap for a thread host."""
 
     @abstractmethod
-    def call(self, request: tuple, on_event: OnEvent) -> Any:
+    def call(self, request: Request, on_event: OnEvent) -> Any:
         """Send one request, relay events until it answers; raise HostError or Cancelled."""
 
-    def prepare(self, scenario: Scenario, settings: RunSettings, on_event: OnEvent) -> dict:
+    def prepare(self, scenario: Scenario, settings: RunSettings,
+                on_event: OnEvent) -> EngineReport:
         """Import the framework and build the model; returns the engine's report."""
-        return self.call(("prepare", scenario, settings), on_event)
+        return self.call(Prepare(scenario, settings), on_event)
 
     def run_slice(self, max_steps: int, slice_s: float, on_event: OnEvent,
                   resumed: bool = False) -> bool:
@@ -66,52 +84,64 @@ class EngineHost(ABC):
 
         `resumed`: another engine stepped since this one's last slice (first step = 'resume').
         """
-        return self.call(("run", max_steps, slice_s, resumed), on_event)
+        return self.call(RunSlice(max_steps, slice_s, resumed), on_event)
 
-    def report(self) -> dict:
-        """Versions, phase times, config and peak memory."""
-        return self.call(("report",), lambda event: None)
+    def report(self) -> EngineReport:
+        """Versions, stage times, config and peak memory."""
+        return self.call(GetReport(), lambda event: None)
 
     def outputs(self, index: int = 0) -> Any:
         """Model outputs on one batch (numpy), for output parity."""
-        return self.call(("outputs", index), lambda event: None)
+        return self.call(GetOutputs(index), lambda event: None)
+
+    @abstractmethod
+    def kill(self) -> None:
+        """Stop the engine at once (cancel, quit), whatever it is doing; never raises."""
 
     @abstractmethod
     def close(self) -> None:
         """Stop the host and release everything; never raises; safe to call twice."""
 
 
-def _serve(session_box: dict, impl: str, request: tuple, emit: OnEvent,
-           should_stop: Callable[[], bool]) -> Any:
-    """Carry out one request against the session (shared by both hosts)."""
-    kind = request[0]
-    if kind == "warm":
-        session_box["warm"] = warm_import(impl)
-        return session_box["warm"]
-    if kind == "prepare":
-        _, scenario, settings = request
-        warm = session_box.pop("warm", None) or {}  # the warm import counts for one session
-        session_box["session"] = EngineSession(create_engine(impl), scenario, settings,
-                                               warm_import_s=warm.get("import_s"))
-        return session_box["session"].prepare(emit)
-    session: EngineSession = session_box["session"]
-    if kind == "run":
-        resumed = request[3] if len(request) > 3 else False
-        return session.run(request[1], request[2], emit, should_stop, resumed=resumed)
-    if kind == "report":
-        return session.report()
-    if kind == "outputs":
-        return session.engine.outputs(request[1])
-    raise ValueError(f"unknown request {kind!r}")
+class EngineServer:
+    """Carries out requests against one engine session: the same code in both hosts."""
 
+    def __init__(self, impl: str):
+        self.impl = impl
+        self.warm: WarmImport | None = None  # a warm import not yet counted by a session
+        self.session: EngineSession | None = None
 
-def _error_of(session_box: dict, err: BaseException) -> tuple[str, str]:
-    session = session_box.get("session")
-    if session is not None:
-        message = session.engine.classify_error(err)
-        if message:
-            return "failed", message
-    return describe_exception(err)
+    def serve(self, request: Request, emit: OnEvent, should_stop: Callable[[], bool]) -> Any:
+        """The answer to `request`; events go to `emit` meanwhile. Raises what the engine
+        raises (see error_of)."""
+        if isinstance(request, Warm):
+            self.warm = warm_import(self.impl)
+            return self.warm
+        if isinstance(request, Prepare):
+            warm, self.warm = self.warm, None  # the warm import counts for one session
+            self.session = EngineSession(create_engine(self.impl), request.scenario,
+                                         request.settings,
+                                         warm_import_s=warm.import_s if warm else None)
+            return self.session.prepare(emit)
+        session = self.session
+        if session is None:
+            raise RuntimeError(f"{type(request).__name__} before Prepare")
+        if isinstance(request, RunSlice):
+            return session.run(request.max_steps, request.slice_s, emit, should_stop,
+                               resumed=request.resumed)
+        if isinstance(request, GetReport):
+            return session.report()
+        if isinstance(request, GetOutputs):
+            return session.engine.outputs(request.index)
+        raise ValueError(f"unknown request {request!r}")
+
+    def error_of(self, err: BaseException) -> Error:
+        """The reply for an exception raised while serving: failed or unavailable, and why."""
+        if self.session is not None:
+            message = self.session.engine.classify_error(err)
+            if message:
+                return Error("failed", message)
+        return Error(*describe_exception(err))
 
 
 class ThreadHost(EngineHost):
@@ -119,21 +149,27 @@ class ThreadHost(EngineHost):
 
     def start(self) -> None:
         self.pid = os.getpid()
-        self.box: dict = {}
+        self.server = EngineServer(self.impl)
 
-    def call(self, request: tuple, on_event: OnEvent) -> Any:
+    def call(self, request: Request, on_event: OnEvent) -> Any:
         if self.cancel.is_set():
             raise Cancelled()
         try:
-            result = _serve(self.box, self.impl, request, on_event, self.cancel.is_set)
+            result = self.server.serve(request, on_event, self.cancel.is_set)
         except Exception as err:  # noqa: BLE001 - every engine error becomes a status
-            raise HostError(*_error_of(self.box, err)) from err
-        if self.cancel.is_set() and request[0] == "run":
+            error = self.server.error_of(err)
+            raise HostError(error.status, error.message) from err
+        if self.cancel.is_set() and isinstance(request, RunSlice):
             raise Cancelled()
         return result
 
+    def kill(self) -> None:
+        """Nothing to kill: the engine runs in the caller's own thread, which a thread cannot
+        stop from outside. The session checks `cancel` before every step, so the engine stops
+        after the step it is in (a hung step cannot be interrupted: use process isolation)."""
+
     def close(self) -> None:
-        self.box = {}
+        self.server = EngineServer(self.impl)  # drops the session and the model it holds
 
 
 def _child_main(conn: Any, impl: str, parent_pid: int, log_path: str) -> None:
@@ -151,19 +187,19 @@ def _child_main(conn: Any, impl: str, parent_pid: int, log_path: str) -> None:
             time.sleep(0.5)
 
     threading.Thread(target=watch_parent, daemon=True).start()
-    box: dict = {}
+    server = EngineServer(impl)
     emit = conn.send
     while True:
         try:
             request = conn.recv()
         except (EOFError, OSError):
             return
-        if request[0] == "stop":
+        if isinstance(request, Stop):
             return
         try:
-            conn.send(("ok", _serve(box, impl, request, emit, lambda: False)))
+            conn.send(Ok(server.serve(request, emit, lambda: False)))
         except Exception as err:  # noqa: BLE001
-            conn.send(("error", *_error_of(box, err)))
+            conn.send(server.error_of(err))
 
 
 def describe_exit(code: int | None) -> str:
@@ -187,8 +223,8 @@ class ProcessHost(EngineHost):
     host, see engines.pool); the first call() collects that answer before its own request.
     """
 
-    warming = False  # a ("warm",) request is on its way and its answer not read yet
-    warm_info: dict | None = None  # the answer: {"import_s": ...}
+    warming = False  # a Warm request is on its way and its answer not read yet
+    warm_info: WarmImport | None = None  # the answer
 
     def start(self, warm: bool = False) -> None:
         ctx = mp.get_context("spawn")
@@ -203,7 +239,7 @@ class ProcessHost(EngineHost):
         child_conn.close()
         self.pid = self.proc.pid
         if warm:
-            self.conn.send(("warm",))
+            self.conn.send(Warm())
             self.warming = True
 
     def alive(self) -> bool:
@@ -219,11 +255,11 @@ class ProcessHost(EngineHost):
         tail = [line for line in text if line.strip()][-lines:]
         return (" | last output: " + " / ".join(t[:160] for t in tail)) if tail else ""
 
-    def call(self, request: tuple, on_event: OnEvent) -> Any:
+    def call(self, request: Request, on_event: OnEvent) -> Any:
         if self.cancel.is_set():
             raise Cancelled()
         if self.warming:  # a pre-warmed host: the framework import may still be going on
-            on_event(("phase", "importing"))
+            on_event(StageChanged("importing"))
             self.warm_info = self._answer(on_event)
             self.warming = False
         try:
@@ -248,11 +284,10 @@ class ProcessHost(EngineHost):
                 if not self.proc.is_alive():
                     raise HostError("failed", self._died())
                 continue
-            kind = message[0]
-            if kind == "ok":
-                return message[1]
-            if kind == "error":
-                raise HostError(message[1], message[2])
+            if isinstance(message, Ok):
+                return message.value
+            if isinstance(message, Error):
+                raise HostError(message.status, message.message)
             on_event(message)
 
     def _died(self) -> str:
@@ -275,7 +310,7 @@ class ProcessHost(EngineHost):
             return
         if proc.is_alive():
             try:
-                self.conn.send(("stop",))
+                self.conn.send(Stop())
             except (OSError, BrokenPipeError):
                 pass
             proc.join(timeout=1.0)

@@ -1,20 +1,19 @@
-"""Drives one Engine through its phases and times every step with the same code for all."""
+"""Drives one Engine through its lifecycle stages; times every step with the same code for all."""
 
 from __future__ import annotations
 
 import math
 import time
 import traceback
-from typing import Any, Callable
+from typing import Callable
 
 from scenarios import Scenario
 
 from ..base import Engine, EngineFailure, EngineUnavailable
 from ..settings import RunSettings
+from .protocol import EngineReport, Event, StageChanged, StepRecord, StepRecords
 
-# A step record on the wire: (step, phase, loss, time_s). Tuples pickle cheaply.
-Record = tuple[int, str, float, float]
-Emit = Callable[[tuple], None]
+Emit = Callable[[Event], None]
 
 FLUSH_EVERY_S = 0.1
 
@@ -31,37 +30,38 @@ class EngineSession:
         # None when load() imports it now.
         self.warm_import_s = warm_import_s
         self.next_step = 0
-        self.phases: dict[str, float] = {}
+        # Seconds each lifecycle stage took: import, build, first_step, warmup (STAGE_TIMES).
+        self.stages_s: dict[str, float] = {}
         self.versions: dict[str, str] = {}
 
-    def prepare(self, emit: Emit) -> dict[str, Any]:
-        """Import and build, timing each; returns the engine's report (phases, versions, config).
+    def prepare(self, emit: Emit) -> EngineReport:
+        """Import and build, timing each; returns the engine's report (stages, versions, config).
 
-        In a pre-warmed host the framework is already imported: the import phase is then the
+        In a pre-warmed host the framework is already imported: the import stage is then the
         warm import's time plus load()'s own (thread and device settings), so it means the
         same with and without pre-warming.
         """
-        emit(("phase", "importing"))
+        emit(StageChanged("importing"))
         t0 = time.perf_counter()
         self.versions = self.engine.load(self.settings)
-        self.phases["import"] = time.perf_counter() - t0 + (self.warm_import_s or 0.0)
-        emit(("phase", "building"))
+        self.stages_s["import"] = time.perf_counter() - t0 + (self.warm_import_s or 0.0)
+        emit(StageChanged("building"))
         t0 = time.perf_counter()
         self.engine.build(self.scenario, self.settings)
-        self.phases["build"] = time.perf_counter() - t0
+        self.stages_s["build"] = time.perf_counter() - t0
         if self.engine.simulated:
-            self.phases.update(self.engine.simulated_phases())  # type: ignore[attr-defined]
+            self.stages_s.update(self.engine.simulated_stages())
         return self.report()
 
-    def report(self) -> dict[str, Any]:
-        """Versions, phase times, configuration and memory so far."""
-        return {
-            "versions": self.versions,
-            "phases_s": dict(self.phases),
-            "prewarmed": self.warm_import_s is not None,
-            "config": self.engine.config(),
-            "memory": self.engine.peak_memory_bytes(),
-        }
+    def report(self) -> EngineReport:
+        """Versions, stage times, configuration and memory so far."""
+        return EngineReport(
+            versions=self.versions,
+            stages_s=dict(self.stages_s),
+            prewarmed=self.warm_import_s is not None,
+            config=self.engine.config(),
+            memory=self.engine.peak_memory_bytes(),
+        )
 
     def _phase_of(self, step: int, resumed: bool) -> str:
         if step == 0:
@@ -76,16 +76,16 @@ class EngineSession:
 
         `resumed`: the first step follows another engine's turn and is labelled 'resume'.
 
-        Emits ("records", [...]) at most every FLUSH_EVERY_S. Returns True when all steps
-        are done. Raises EngineFailure on a non-finite loss or a classified framework error.
+        Emits StepRecords at most every FLUSH_EVERY_S. Returns True when all steps are done.
+        Raises EngineFailure on a non-finite loss or a classified framework error.
         """
         total = self.settings.steps
         end = min(total, max_steps)
-        pending: list[Record] = []
+        pending: list[StepRecord] = []
         start = last_flush = time.perf_counter()
         resumed = resumed and self.next_step > 0  # another engine stepped in between
         if self.next_step == 0:
-            emit(("phase", "compiling"))
+            emit(StageChanged("compiling"))
         try:
             while self.next_step < end and not should_stop():
                 i = self.next_step
@@ -96,26 +96,27 @@ class EngineSession:
                     dt = self.engine.simulated_time(i)
                 phase = self._phase_of(i, resumed)
                 resumed = False
+                record = StepRecord(i, phase, float(loss), dt)
                 if not math.isfinite(loss):
-                    pending.append((i, phase, float(loss), dt))
-                    emit(("records", pending))
+                    pending.append(record)
+                    emit(StepRecords(tuple(pending)))
                     pending = []
                     raise EngineFailure(
                         f"loss became {'NaN' if loss != loss else 'infinite'} at step {i} "
                         f"(try a lower learning rate)"
                     )
-                pending.append((i, phase, float(loss), dt))
+                pending.append(record)
                 self.next_step = i + 1
                 if i == 0:
-                    self.phases["first_step"] = dt
-                    emit(("phase", "warm-up" if self.settings.warmup_steps else "running"))
+                    self.stages_s["first_step"] = dt
+                    emit(StageChanged("warm-up" if self.settings.warmup_steps else "running"))
                 elif i <= self.settings.warmup_steps:
-                    self.phases["warmup"] = self.phases.get("warmup", 0.0) + dt
+                    self.stages_s["warmup"] = self.stages_s.get("warmup", 0.0) + dt
                     if i == self.settings.warmup_steps:
-                        emit(("phase", "running"))
+                        emit(StageChanged("running"))
                 now = time.perf_counter()
                 if now - last_flush >= FLUSH_EVERY_S:
-                    emit(("records", pending))
+                    emit(StepRecords(tuple(pending)))
                     pending = []
                     last_flush = now
                 if now - start >= slice_s and self.next_step < end:
@@ -125,13 +126,13 @@ class EngineSession:
         except Exception as err:  # a framework error inside a step
             message = self.engine.classify_error(err)
             if pending:
-                emit(("records", pending))
+                emit(StepRecords(tuple(pending)))
                 pending = []
             if message:
                 raise EngineFailure(message) from err
             raise EngineFailure(f"{type(err).__name__}: {err}") from err
         if pending:
-            emit(("records", pending))
+            emit(StepRecords(tuple(pending)))
         return self.next_step >= total
 
 

@@ -3,7 +3,7 @@
 Importing TensorFlow (~4.7 s) or PyTorch (~3.5 s) is most of an engine's start-up. A warm child
 imports while the user is still choosing, runs no op (so thread settings can still be applied
 later, in Engine.load) and remembers how long the import took, which the session then reports
-as the engine's import phase.
+as the engine's import stage.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from __future__ import annotations
 import importlib
 import os
 import time
-from typing import Any
 
 from ..registry import info_of, split_impl
+from .protocol import WarmImport
 
 
 def _import_framework(impl: str) -> None:
@@ -26,12 +26,12 @@ def _import_framework(impl: str) -> None:
         importlib.import_module(module)
 
 
-def warm_import(impl: str) -> dict[str, Any]:
-    """Import `impl`'s framework without running an op; {'import_s': seconds} or, when the
-    import fails, {'import_s': None, 'error': why} (Engine.load then reports it properly)."""
+def warm_import(impl: str) -> WarmImport:
+    """Import `impl`'s framework without running an op and say how long it took; when the
+    import fails, import_s is None and error says why (Engine.load then reports it properly)."""
     t0 = time.perf_counter()
     try:
         _import_framework(impl)
     except Exception as err:  # noqa: BLE001 - a missing framework is the engine's to report
-        return {"import_s": None, "error": f"{type(err).__name__}: {err}"}
-    return {"import_s": time.perf_counter() - t0}
+        return WarmImport(None, f"{type(err).__name__}: {err}")
+    return WarmImport(time.perf_counter() - t0)

@@ -21,9 +21,6 @@ SCHEMA = 1
 
 def engine_result(es: EngineState, batch_size: int) -> dict[str, Any]:
     """One engine's block of the export."""
-    report = es.report or {}
-    phases = {k: None for k in ("import", "build", "first_step", "warmup")}
-    phases.update(report.get("phases_s", {}))
     times = np.frombuffer(es.times, dtype=np.float64) if len(es.times) else np.zeros(0)
     codes = list(es.phase_codes)
     steady = np.array([PHASES[c] == "steady" for c in codes], dtype=bool)
@@ -40,10 +37,7 @@ def engine_result(es: EngineState, batch_size: int) -> dict[str, Any]:
         "status": es.status,  # pending | running in an export made mid-run
         "error": es.error,
         "implementation": es.impl,
-        "phases_s": phases,
-        "versions": report.get("versions", {}),
-        "config": report.get("config", {}),
-        "memory": report.get("memory", {}),
+        **es.report.to_dict(),  # phases_s (the stage times), versions, config, memory
         "steps": steps,
         "summary": engine_summary(es, batch_size),
     }
@@ -69,9 +63,9 @@ def build_results(state: RunState) -> dict[str, Any]:
             "threshold_iqr_over_median": UNSTABLE_IQR_RATIO,
             "stable": {n: (None if e["summary"]["unstable"] is None
                            else not e["summary"]["unstable"]) for n, e in engines.items()},
-            **state.extra.get("stability", {"until_stable": False}),
+            **(state.until_stable.to_dict() if state.until_stable is not None
+               else {"until_stable": False}),
         }
-        comparison.update(state.extra.get("comparison", {}))
         doc = {
             "schema": SCHEMA,
             "kind": "run",
@@ -80,12 +74,11 @@ def build_results(state: RunState) -> dict[str, Any]:
             "environment": state.environment,
             "engines": engines,
             "comparison": comparison,
-            "telemetry": {"gpu_status": state.extra.get("gpu_status"),
-                          "samples": list(state.telemetry)},
+            "telemetry": {"gpu_status": state.gpu_status, "samples": list(state.telemetry)},
             "started": state.started_wall,
         }
-        if state.extra.get("order"):
-            doc["order"] = list(state.extra["order"])
+        if state.order:
+            doc["order"] = list(state.order)
     doc["fairness"] = fairness_report(doc).to_dict()
     return doc
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..registry import ENGINE_LABELS, info_of
+from ..run.state import RunState
 from ..stats import MIN_SAMPLES, UNSTABLE_IQR_RATIO
 from .summary import engine_summary
 
@@ -137,8 +138,8 @@ def fairness_report(doc: dict[str, Any]) -> FairnessReport:
         ("sync", "synchronisation",
          lambda n: _sync_note(engines[n].get("implementation") or n), False),
         ("process", "hosting",
-         lambda n: "own child process" if isolation == "process" else "thread in the app's process",
-         False),
+         lambda n: ("own child process" if isolation == "process"
+                    else "thread in the app's process"), False),
     ]
     for key, label, get, matters in specs:
         values = {n: get(n) for n in names}
@@ -301,21 +302,20 @@ def _warnings(doc: dict[str, Any], names: list[str], rows: list[FairnessRow],
     return out
 
 
-def fairness_doc_of_state(state: Any) -> dict[str, Any]:
+def fairness_doc_of_state(state: RunState) -> dict[str, Any]:
     """A light results document of a live RunState (no step lists) for fairness_report()."""
     with state.lock:
         settings = state.settings
         engines = {}
         for n, es in state.engines.items():
-            report = es.report or {}
             engines[n] = {"implementation": es.impl, "status": es.status,
-                          "versions": report.get("versions", {}),
-                          "config": report.get("config", {}),
+                          "versions": es.report.versions, "config": es.report.config,
                           "summary": engine_summary(es, settings.batch_size)}
+        # No comparison yet: parity and the speed-up's interval are end-of-run figures.
         return {"settings": settings.to_dict(), "scenario": state.scenario.to_dict(),
-                "engines": engines, "comparison": dict(state.extra.get("comparison", {}))}
+                "engines": engines, "comparison": {}}
 
 
-def fairness_of_state(state: Any) -> FairnessReport:
+def fairness_of_state(state: RunState) -> FairnessReport:
     """fairness_report() of a live run (cheap: no bootstrap, no step lists)."""
     return fairness_report(fairness_doc_of_state(state))

@@ -50,7 +50,8 @@ def merge_inference(docs: list[dict[str, Any]], seed: int = 0) -> dict[str, Any]
 
     The main body is the run at the largest batch size (the scenario's); `inference` adds,
     per batch size (keys are strings, as JSON needs): each engine's latency summary, the
-    speed-up at that batch size, output parity, and each engine's status and phase times.
+    speed-up at that batch size, output parity, and each engine's status and stage times
+    (under the export's key "phases_s").
     """
     if not docs:
         raise ValueError("no runs to merge")

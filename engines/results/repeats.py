@@ -60,7 +60,7 @@ def merge_repeats(docs: list[dict[str, Any]], seed: int = 0) -> dict[str, Any]:
 
     engines[*].steps: all repeats' steps, each with an added "repeat" index;
     engines[*].summary: pooled steady-state figures plus "per_repeat_median_s";
-    engines[*].phases_s: the median over repeats of each phase;
+    engines[*].phases_s: the median over repeats of each lifecycle stage's time;
     comparison.speedup: pooled ratio of medians, ci95 from a hierarchical bootstrap, plus
     "per_repeat_ratio"; comparison.parity: the worst repeat's;
     repeats: {count, runs: [{repeat, order, median_step_s, ratio, ...}], ratio_spread, ...}.
@@ -89,7 +89,7 @@ def merge_repeats(docs: list[dict[str, Any]], seed: int = 0) -> dict[str, Any]:
             "per_repeat_median_s": medians,
             "per_repeat_spread": _spread(medians),
         })
-        phase_keys = list(dict.fromkeys(k_ for b in blocks for k_ in (b.get("phases_s") or {})))
+        stage_keys = list(dict.fromkeys(k_ for b in blocks for k_ in (b.get("phases_s") or {})))
         memory: dict[str, Any] = {}
         for b in blocks:
             for key, v in (b.get("memory") or {}).items():
@@ -100,8 +100,8 @@ def merge_repeats(docs: list[dict[str, Any]], seed: int = 0) -> dict[str, Any]:
             "status": _worst([b.get("status", "?") for b in blocks]),
             "error": errors[0] if errors else None,
             "implementation": blocks[0].get("implementation", n),
-            "phases_s": {p: _median_or_none([(b.get("phases_s") or {}).get(p) for b in blocks])
-                         for p in phase_keys},
+            "phases_s": {k: _median_or_none([(b.get("phases_s") or {}).get(k) for b in blocks])
+                         for k in stage_keys},
             "versions": blocks[0].get("versions", {}),
             "config": blocks[0].get("config", {}),
             "memory": memory,

@@ -9,16 +9,17 @@ from __future__ import annotations
 import math
 import threading
 import time
-from typing import Any, Callable
+from typing import Callable
 
 from scenarios import Scenario
 
-from ..hosting.host import Cancelled, HostError, make_host
+from ..hosting.host import Cancelled, EngineHost, HostError, make_host
 from ..hosting.pool import HostPool
+from ..hosting.protocol import Event, StageChanged, StepRecords
 from ..settings import RunSettings
-from ..stats import UNSTABLE_IQR_RATIO, is_stable
+from ..stats import is_stable
 from .environment import environment
-from .state import RunState
+from .state import RunState, UntilStable
 from .telemetry import NVML, TelemetrySampler
 
 # --until-stable stops an engine only once it has at least this many steady steps and, in the
@@ -129,7 +130,7 @@ class Comparison:
             order.insert(0, first)
         self.turnstile = Turnstile(order, settings.schedule)
         self.threads: list[threading.Thread] = []
-        self.hosts: dict[str, Any] = {}
+        self.hosts: dict[str, EngineHost] = {}
         self.sampler: TelemetrySampler | None = None
         self.telemetry = telemetry
         self.telemetry_hz = telemetry_hz
@@ -138,15 +139,13 @@ class Comparison:
         self.min_stable_steps = min_stable_steps
         self.collect_outputs = settings.task == "infer" if collect_outputs is None \
             else collect_outputs
-        self.state.extra["order"] = order
+        self.state.order = order
         self.turns: dict[str, int] = {n: 0 for n in engines}
         if until_stable:
-            self.state.extra["stability"] = {
-                "until_stable": True, "min_steady_steps": min_stable_steps,
-                "threshold_iqr_over_median": UNSTABLE_IQR_RATIO, "max_steps": settings.steps,
-                "min_turns": MIN_STABLE_TURNS if settings.schedule == "alternate" else 1,
-                "stopped_at_step": {n: None for n in engines},
-            }
+            self.state.until_stable = UntilStable(
+                min_steady_steps=min_stable_steps, max_steps=settings.steps,
+                min_turns=MIN_STABLE_TURNS if settings.schedule == "alternate" else 1,
+                stopped_at_step={n: None for n in engines})
 
     def _stable(self, name: str) -> bool:
         if self.settings.schedule == "alternate" and \
@@ -177,7 +176,7 @@ class Comparison:
         """Start one worker thread per engine (and the telemetry sampler); returns at once."""
         if self.telemetry:
             nvml = self.nvml if self.nvml is not None else NVML()
-            self.state.extra["gpu_status"] = "ok" if nvml.available else nvml.reason
+            self.state.gpu_status = "ok" if nvml.available else nvml.reason
             self.state.environment = environment(nvml.gpus())
             self.sampler = TelemetrySampler(self._pids, self.state.add_telemetry,
                                             hz=self.telemetry_hz, nvml=nvml)
@@ -213,11 +212,14 @@ class Comparison:
         """Stop every engine now: child processes are killed; threads stop between steps."""
         self.cancel_event.set()
         for host in list(self.hosts.values()):
-            kill = getattr(host, "kill", None)
-            if kill:
-                kill()
+            host.kill()
         if self.sampler:
             self.sampler.stop()
+
+    @property
+    def cancelled(self) -> bool:
+        """True once cancel() was called (the run did not end on its own)."""
+        return self.cancel_event.is_set()
 
     def run(self, poll: Callable[[], None] | None = None) -> RunState:
         """Start and wait for the end (used by the headless CLI and tests)."""
@@ -227,8 +229,9 @@ class Comparison:
 
     def _stopped_stable(self, name: str) -> None:
         with self.state.lock:
-            self.state.extra["stability"]["stopped_at_step"][name] = \
-                self.state.engines[name].steps_done
+            rule = self.state.until_stable  # set: only --until-stable stops an engine early
+            if rule is not None:
+                rule.stopped_at_step[name] = self.state.engines[name].steps_done
 
     # -- one engine's worker thread ------------------------------------------------------------
     def run_engine(self, name: str) -> None:
@@ -243,17 +246,17 @@ class Comparison:
             host = make_host(impl, self.settings.isolation, self.cancel_event)
         self.hosts[name] = host
 
-        def on_event(event: tuple) -> None:
-            if event[0] == "records":
-                state.add_records(name, event[1])
-            elif event[0] == "phase":
-                state.set_phase(name, event[1])
+        def on_event(event: Event) -> None:
+            if isinstance(event, StepRecords):
+                state.add_records(name, event.records)
+            elif isinstance(event, StageChanged):
+                state.set_stage(name, event.stage)
 
         slice_s = self.settings.slice_s if self.settings.schedule == "alternate" else math.inf
         if self.until_stable:  # check stability about once a slice in every schedule
             slice_s = self.settings.slice_s
         try:
-            state.set_phase(name, "starting")
+            state.set_stage(name, "starting")
             if not started:
                 host.start()
             state.set_pid(name, host.pid)

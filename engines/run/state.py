@@ -6,14 +6,16 @@ import threading
 import time
 from array import array
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from scenarios import Scenario
 
+from ..hosting.protocol import EngineReport, StepRecord
 from ..registry import ENGINE_LABELS
 from ..settings import PHASES, RunSettings
+from ..stats import UNSTABLE_IQR_RATIO
 
 PHASE_CODE = {name: i for i, name in enumerate(PHASES)}
 FINAL_STATUSES = ("done", "failed", "cancelled", "unavailable")
@@ -21,15 +23,19 @@ FINAL_STATUSES = ("done", "failed", "cancelled", "unavailable")
 
 @dataclass
 class EngineState:
-    """One engine's progress: status, phase, error, phase times and every step so far."""
+    """One engine's progress: status, lifecycle stage, error, its report and every step so far.
+
+    `stage` is where the engine is in its lifecycle (waiting, starting, importing, building,
+    compiling, warm-up, running, then its final status); each step's own phase (first, warmup,
+    steady, resume) is in `phase_codes`."""
 
     name: str
     impl: str
     status: str = "pending"  # pending | running | done | failed | cancelled | unavailable
-    phase: str = "waiting"  # waiting, importing, building, compiling, warm-up, running, ...
+    stage: str = "waiting"
     error: str | None = None
     pid: int | None = None
-    report: dict[str, Any] = field(default_factory=dict)
+    report: EngineReport = field(default_factory=EngineReport)
     losses: array = field(default_factory=lambda: array("d"))
     times: array = field(default_factory=lambda: array("d"))
     wall: array = field(default_factory=lambda: array("d"))  # seconds since the run started
@@ -43,6 +49,12 @@ class EngineState:
     def label(self) -> str:
         """Display name, e.g. 'PyTorch'."""
         return ENGINE_LABELS.get(self.name, self.name)
+
+    @property
+    def phase(self) -> str:
+        """Old name of `stage`, kept only for tui/cli.py's progress line, which another branch
+        is rewriting; remove once that line reads `stage`."""
+        return self.stage
 
     @property
     def steps_done(self) -> int:
@@ -60,6 +72,25 @@ class EngineState:
         return times[codes == PHASE_CODE["steady"]].copy()
 
 
+@dataclass
+class UntilStable:
+    """--until-stable: the rule an engine stops by before its last step, and where each
+    engine stopped (None: it ran to the end without becoming stable first)."""
+
+    min_steady_steps: int
+    max_steps: int
+    min_turns: int
+    stopped_at_step: dict[str, int | None]
+    threshold_iqr_over_median: float = UNSTABLE_IQR_RATIO
+
+    def to_dict(self) -> dict[str, Any]:
+        """Its part of the export's comparison.stability block."""
+        return {"until_stable": True, "min_steady_steps": self.min_steady_steps,
+                "threshold_iqr_over_median": self.threshold_iqr_over_median,
+                "max_steps": self.max_steps, "min_turns": self.min_turns,
+                "stopped_at_step": dict(self.stopped_at_step)}
+
+
 class RunState:
     """Everything a run has produced; workers write, the UI/CLI read under `lock`."""
 
@@ -73,28 +104,33 @@ class RunState:
         self.version = 0  # bumped on every change, so readers know when to redraw
         self.telemetry: list[dict[str, Any]] = []
         self.environment: dict[str, Any] = {}
-        self.extra: dict[str, Any] = {}
+        # The order the engines start in (the first takes the first turn); empty: as listed.
+        self.order: list[str] = []
+        # "ok", or why there is no GPU telemetry; None when telemetry is off.
+        self.gpu_status: str | None = None
+        self.until_stable: UntilStable | None = None  # set for an --until-stable run
 
     def _touch(self) -> None:
         self.version += 1
 
-    def set_phase(self, name: str, phase: str) -> None:
+    def set_stage(self, name: str, stage: str) -> None:
+        """An engine entered a lifecycle stage (the first one marks it running)."""
         with self.lock:
             es = self.engines[name]
-            es.phase = phase
+            es.stage = stage
             if es.status == "pending":
                 es.status = "running"
                 es.started_at = time.perf_counter() - self.t0
             self._touch()
 
-    def add_records(self, name: str, records: list[tuple]) -> None:
-        """Append (step, phase, loss, time_s) records; steps arrive in order."""
+    def add_records(self, name: str, records: Sequence[StepRecord]) -> None:
+        """Append an engine's step records; steps arrive in order."""
         now = time.perf_counter() - self.t0
         with self.lock:
             es = self.engines[name]
             n_new = len(records)
             # Wall time of each step: spread the batch back from now by its step times.
-            total = sum(r[3] for r in records)
+            total = sum(r.time_s for r in records)
             t = now - total
             for _step, phase, loss, dt in records:
                 t += dt
@@ -105,7 +141,8 @@ class RunState:
             if n_new:
                 self._touch()
 
-    def set_report(self, name: str, report: dict[str, Any]) -> None:
+    def set_report(self, name: str, report: EngineReport) -> None:
+        """An engine's report (after it was built, and again at its end)."""
         with self.lock:
             self.engines[name].report = report
             self._touch()
@@ -113,11 +150,6 @@ class RunState:
     def set_outputs(self, name: str, outputs: Any) -> None:
         with self.lock:
             self.engines[name].outputs = outputs
-            self._touch()
-
-    def set_extra(self, key: str, value: Any) -> None:
-        with self.lock:
-            self.extra[key] = value
             self._touch()
 
     def set_pid(self, name: str, pid: int | None) -> None:
@@ -130,7 +162,7 @@ class RunState:
             es = self.engines[name]
             es.status = status
             es.error = error
-            es.phase = status
+            es.stage = status
             es.ended_at = time.perf_counter() - self.t0
             self._touch()
 

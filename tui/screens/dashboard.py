@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -23,6 +22,7 @@ from engines.registry import ENGINE_LABELS
 from engines.results.document import build_results, write_json
 from engines.results.fairness import fairness_of_state
 from engines.results.store import save_run
+from engines.run.driver import RunDriver
 from engines.settings import RunSettings
 from scenarios import Scenario
 
@@ -85,12 +85,10 @@ class ExportDone(Message):
         self.partial = partial
 
 
-def ended_on_its_own(comparison: Any) -> bool:
+def ended_on_its_own(comparison: RunDriver) -> bool:
     """True when a run ended without the user cancelling it (a failed engine counts as ended:
     that is a result worth keeping). Only such runs are saved."""
-    state = comparison.state
-    cancel = getattr(comparison, "cancel_event", None)
-    return state.finished and not (cancel is not None and cancel.is_set())
+    return comparison.state.finished and not comparison.cancelled
 
 
 class DashboardScreen(Screen):
@@ -116,7 +114,7 @@ class DashboardScreen(Screen):
         self.log_scale = False
         self.wall_axis = False
         self.run_id = 0
-        self.comparison: Any = None
+        self.comparison: RunDriver | None = None
         self.model: DashboardModel | None = None
         self.final_requested = False
         self.final_applied = False
@@ -203,7 +201,7 @@ class DashboardScreen(Screen):
         self.query_one(FairnessLine).show(model.fairness_view())
         self.query_one(HardwarePanel).show(model.hardware_view())
 
-    def _finish(self, run_id: int, comparison: Any) -> None:
+    def _finish(self, run_id: int, comparison: RunDriver) -> None:
         """Worker thread: wait for the engine threads, compute exact figures, auto-export,
         then save the run (unless the user cancelled it) in the saved-runs folder."""
         comparison.wait(timeout=10.0)

@@ -1,4 +1,4 @@
-"""EngineColumn: one engine's phase, progress, loss, step time, throughput and memory."""
+"""EngineColumn: one engine's stage, progress, loss, step time, throughput and memory."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from textual.widget import Widget
 from ..formatting import DASH, fmt_bytes, fmt_count, fmt_duration, fmt_eta, fmt_value, progress_bar
 from ..live_model import EngineView
 
-# Phase -> (glyph, style). Phases not listed are "in progress" ones.
-PHASE_LOOK = {
+# Lifecycle stage (or final status) -> (glyph, style). Stages not listed are "in progress" ones.
+STAGE_LOOK = {
     "waiting": ("○", "dim"),
     "pending": ("○", "dim"),
     "running": ("●", "green"),
@@ -24,9 +24,9 @@ BUSY = ("◐", "yellow")
 
 
 def status_line(view: EngineView) -> Text:
-    """'● running · step 120/300' with the phase in its colour."""
-    glyph, style = PHASE_LOOK.get(view.phase, BUSY)
-    line = Text.assemble((f"{glyph} {view.phase}", style))
+    """'● running · step 120/300' with the stage in its colour."""
+    glyph, style = STAGE_LOOK.get(view.stage, BUSY)
+    line = Text.assemble((f"{glyph} {view.stage}", style))
     line.append(f" · step {view.steps_done:,}/{view.steps_total:,}", "dim")
     return line
 
@@ -39,9 +39,9 @@ def progress_line(view: EngineView, width: int) -> Text:
     else:
         tail = f" {pct:3d}% {view.status}"
     bar_w = max(4, width - len(tail))
-    _, style = PHASE_LOOK.get(view.status if view.status != "running" else view.phase, BUSY)
+    _, style = STAGE_LOOK.get(view.status if view.status != "running" else view.stage, BUSY)
     if view.status == "running":
-        style = "green" if view.phase == "running" else "yellow"
+        style = "green" if view.stage == "running" else "yellow"
     return Text.assemble((progress_bar(view.steps_done, view.steps_total, bar_w), style),
                          (tail, "dim"))
 
