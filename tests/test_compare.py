@@ -8,8 +8,8 @@ import json
 import pytest
 
 from engines import Comparison, settings_for
+from engines.results.diff import compare_runs
 from engines.results.document import build_results, write_json
-from engines.results.store import compare_runs
 from scenarios import find, load_builtins
 from tui.cli import EXIT_BAD_INPUT, EXIT_OK, main
 

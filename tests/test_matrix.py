@@ -7,8 +7,9 @@ import json
 
 import pytest
 
+from engines.results.diff import compare_runs
 from engines.results.matrix import format_matrix, matrix_cells, matrix_rows
-from engines.results.store import compare_runs, list_runs
+from engines.results.store import list_runs
 from tui.cli import main
 
 ENGINES = {"pytorch": "pytorch", "tensorflow": "tensorflow"}

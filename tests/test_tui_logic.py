@@ -445,7 +445,7 @@ def test_run_marks_name_a_then_b_and_pair_with_the_cursor():
 
 
 def test_compare_lines_group_rows_and_hide_equal_ones_on_request():
-    from engines.results.store import CompareRow
+    from engines.results.diff import CompareRow
     from tui.saved_runs import compare_cells, compare_lines, warning_lines
 
     rows = [CompareRow("machine", "CPU", "a", "b", "", True),

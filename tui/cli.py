@@ -15,11 +15,12 @@ from typing import Any
 
 from engines import ENGINE_NAMES, MODES, SCHEDULES, TASKS, Comparison, RunState
 from engines.registry import ENGINE_LABELS
+from engines.results.diff import compare_runs
 from engines.results.document import build_results, write_json
 from engines.results.inference import format_inference, inference_settings, merge_inference
 from engines.results.matrix import build_matrix_doc, format_matrix, matrix_cells
 from engines.results.repeats import merge_repeats, repeat_orders
-from engines.results.store import RunFileError, compare_runs, list_runs, load_run, save_run
+from engines.results.store import RunFileError, list_runs, load_run, save_run
 from engines.settings import RunSettings
 from scenarios import Scenario, ScenarioError, discover
 

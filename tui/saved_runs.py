@@ -12,7 +12,8 @@ from pathlib import Path
 from rich.text import Text
 
 from engines.registry import ENGINE_LABELS
-from engines.results.store import CompareRow, RunInfo
+from engines.results.diff import CompareRow
+from engines.results.store import RunInfo
 
 MARK_NAMES = ("A", "B")
 STATUS_STYLE = {"done": "green", "failed": "bold red", "unavailable": "bold red",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 from pathlib import Path
@@ -83,9 +84,51 @@ def build_results(state: RunState) -> dict[str, Any]:
     return doc
 
 
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
+def json_safe(value: Any) -> Any:
+    """`value` as strict JSON can hold it: NaN and infinity (numpy's too) become null, numpy
+    scalars and arrays plain numbers and lists. What needs no change is returned as it is; the
+    caller's containers are never changed (those with a change inside are copied)."""
+    on_path: set[int] = set()  # containers being walked: a cycle is refused, as json.dump does
+
+    def clean(x: Any) -> Any:
+        t = type(x)
+        # The common cases first, by exact type: a long run has a million of these.
+        if t in _PLAIN or (t is float and x - x == 0.0):  # x - x is NaN for inf and NaN
+            return x
+        if isinstance(x, (dict, list, tuple)):
+            if id(x) in on_path:
+                raise ValueError("Circular reference detected")
+            on_path.add(id(x))
+            try:
+                if isinstance(x, dict):
+                    changed = {k: c for k, v in x.items() if (c := clean(v)) is not v}
+                    return {**x, **changed} if changed else x
+                out = [clean(v) for v in x]
+                return x if all(a is b for a, b in zip(out, x)) else out
+            finally:
+                on_path.discard(id(x))
+        if isinstance(x, float):  # NaN, infinity, or a float subclass (np.float64)
+            return float(x) if math.isfinite(x) else None
+        if isinstance(x, np.generic):  # np.float32, np.int64, np.bool_
+            return clean(x.item())
+        if isinstance(x, np.ndarray):
+            return clean(x.tolist())
+        return x  # str/int subclasses are written as they are; json.dump refuses the rest
+
+    return clean(value)
+
+
 def write_json(doc: dict[str, Any], path: str | Path) -> Path:
-    """Write `doc` to `path` atomically: a temporary file in the same folder, then rename."""
+    """Write `doc` to `path` atomically: a temporary file in the same folder, then rename.
+
+    A non-finite number anywhere in `doc` is written as null (see json_safe), so whatever a
+    run produced, its export and saved run are written.
+    """
     path = Path(path)
+    doc = json_safe(doc)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Like mkstemp, but created 0666 & ~umask (mkstemp's 0600 would make exports private).
     while True:

@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from engines.results.store import RunComparison
+from engines.results.diff import RunComparison
 
 from ..widgets.compare_table import CompareTable
 

@@ -16,14 +16,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from engines.results.store import (
-    RunComparison,
-    RunFileError,
-    RunListing,
-    compare_runs,
-    list_runs,
-    load_run,
-)
+from engines.results.diff import RunComparison, compare_runs
+from engines.results.store import RunFileError, RunListing, list_runs, load_run
 
 from ..saved_runs import run_detail, warning_lines
 from ..widgets.run_table import RunTable

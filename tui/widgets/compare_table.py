@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from engines.results.store import CompareRow
+from engines.results.diff import CompareRow
 
 from ..saved_runs import compare_cells, compare_lines
 

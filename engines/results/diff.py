@@ -1,0 +1,205 @@
+"""Two results documents side by side: machine, settings, each engine's figures, the verdicts.
+
+The documents come from files (saved runs, --compare): they are checked by
+store.validate_doc first, and every reader here still takes null for any figure.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .store import engine_label, time_text, verdict_text
+
+
+@dataclass(frozen=True)
+class CompareRow:
+    """One line of a side-by-side comparison. `a`/`b` are display strings; `note` says how B
+    differs from A where that means something (e.g. 'B 1.20x slower'); `differs` marks rows
+    whose values are not equal; `section` groups rows."""
+
+    section: str
+    label: str
+    a: str
+    b: str
+    note: str = ""
+    differs: bool = False
+
+
+@dataclass
+class RunComparison:
+    """The rows of two runs side by side, and why they may not be comparable."""
+
+    title_a: str
+    title_b: str
+    rows: list[CompareRow] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _ms(x: Any) -> str:
+    return f"{x * 1e3:.3g} ms" if _is_number(x) else "-"
+
+
+def _s(x: Any) -> str:
+    return f"{x:.2f} s" if _is_number(x) else "-"
+
+
+def _num(x: Any, fmt: str = ".4g") -> str:
+    return format(x, fmt) if _is_number(x) else "-"
+
+
+def _value(x: Any, missing: str = "?") -> str:
+    return missing if x is None else str(x)
+
+
+def _time_note(a: Any, b: Any) -> str:
+    """How B's time compares to A's: 'B 1.23x slower' / 'B 1.10x faster' / 'same'."""
+    if not _is_number(a) or not _is_number(b) or a <= 0 or b <= 0:
+        return ""
+    r = b / a
+    if abs(r - 1) < 0.005:
+        return "same"
+    return f"B {r:.2f}x slower" if r > 1 else f"B {1 / r:.2f}x faster"
+
+
+def _doc_title(doc: dict[str, Any]) -> str:
+    settings = doc.get("settings") or {}
+    env = doc.get("environment") or {}
+    return (f"{_value((doc.get('scenario') or {}).get('name'))} "
+            f"{_value(settings.get('task'))}/{_value(settings.get('mode'))} "
+            f"{time_text(doc.get('started'), '%Y-%m-%d %H:%M')} on {_value(env.get('cpu'))}")
+
+
+def _versions(doc: dict[str, Any]) -> dict[str, Any]:
+    return ((doc.get("environment") or {}).get("versions")) or {}
+
+
+def _gpus(env: dict[str, Any]) -> str:
+    return ", ".join(g.get("name") or "?" for g in env.get("gpus") or []) or "none"
+
+
+def compare_runs(a: dict[str, Any], b: dict[str, Any]) -> RunComparison:
+    """Two results documents side by side (for instance the same scenario on two machines).
+
+    Rows: machine and versions, settings, each engine's figures, the verdicts; warnings where
+    the two runs are not comparable (different scenario, task, mode, batch, threads...).
+    """
+    out = RunComparison(_doc_title(a), _doc_title(b))
+    rows = out.rows
+
+    def row(section: str, label: str, va: str, vb: str, note: str = "") -> None:
+        rows.append(CompareRow(section, label, va, vb, note, va != vb))
+
+    ea, eb = a.get("environment") or {}, b.get("environment") or {}
+    row("machine", "started", time_text(a.get("started")), time_text(b.get("started")))
+    for key, label in (("cpu", "CPU"), ("cpu_count", "cores")):
+        row("machine", label, _value(ea.get(key)), _value(eb.get(key)))
+    row("machine", "GPUs", _gpus(ea), _gpus(eb))
+    for key in ("platform", "python"):
+        row("machine", key, _value(ea.get(key)), _value(eb.get(key)))
+    va, vb = _versions(a), _versions(b)
+    for pkg in ("torch", "tensorflow", "keras", "numpy"):
+        if pkg in va or pkg in vb:
+            row("machine", pkg, str(va.get(pkg) or "-"), str(vb.get(pkg) or "-"))
+
+    if a.get("kind") == "matrix" or b.get("kind") == "matrix":
+        _compare_matrix(a, b, out)
+        return out
+
+    sa, sb = a.get("settings") or {}, b.get("settings") or {}
+    scen_a, scen_b = a.get("scenario") or {}, b.get("scenario") or {}
+    row("settings", "scenario", _value(scen_a.get("name")), _value(scen_b.get("name")))
+    for key in ("task", "mode", "device", "schedule", "threads", "batch_size", "steps",
+                "warmup_steps", "isolation"):
+        row("settings", key.replace("_", " "), _value(sa.get(key)), _value(sb.get(key)))
+    if scen_a.get("name") != scen_b.get("name"):
+        out.warnings.append(f"different scenarios ({scen_a.get('name')} vs {scen_b.get('name')})"
+                            ": the figures measure different work")
+    elif _spec(scen_a) != _spec(scen_b):
+        out.warnings.append(f"scenario {scen_a.get('name')!r} is defined differently in the two "
+                            "runs (model, data or training): not the same work")
+    for key in ("task", "mode", "device", "batch_size", "threads", "schedule"):
+        if sa.get(key) != sb.get(key):
+            out.warnings.append(f"{key.replace('_', ' ')} differs ({sa.get(key)} vs "
+                                f"{sb.get(key)}): changes speed, compare with care")
+
+    engines_a, engines_b = a.get("engines") or {}, b.get("engines") or {}
+    for n in dict.fromkeys([*engines_a, *engines_b]):
+        _compare_engine(engine_label(n), engines_a.get(n) or {}, engines_b.get(n) or {}, row)
+    ca, cb = a.get("comparison") or {}, b.get("comparison") or {}
+    row("verdict", "speed-up", verdict_text(a), verdict_text(b))
+    row("verdict", "loss parity", _parity_text(ca.get("parity") or {}),
+        _parity_text(cb.get("parity") or {}))
+    for which, doc in (("A", a), ("B", b)):
+        for w in (doc.get("fairness") or {}).get("warnings") or []:
+            if w.get("level") == "warning":
+                out.warnings.append(f"{which}: {w.get('text')}")
+    return out
+
+
+def _compare_engine(sec: str, xa: dict[str, Any], xb: dict[str, Any], row) -> None:
+    """One engine's rows: status, step-time figures, first step, import, final loss, mode."""
+    su, sv = xa.get("summary") or {}, xb.get("summary") or {}
+    pa, pb = xa.get("phases_s") or {}, xb.get("phases_s") or {}
+    row(sec, "status", _value(xa.get("status"), "-"), _value(xb.get("status"), "-"))
+    row(sec, "median step", _ms(su.get("median_step_s")), _ms(sv.get("median_step_s")),
+        _time_note(su.get("median_step_s"), sv.get("median_step_s")))
+    row(sec, "IQR", _ms(su.get("iqr_step_s")), _ms(sv.get("iqr_step_s")))
+    row(sec, "stable", _stable_text(su), _stable_text(sv))
+    row(sec, "samples/s", _num(su.get("samples_per_s"), ".0f"),
+        _num(sv.get("samples_per_s"), ".0f"))
+    row(sec, "first step", _ms(pa.get("first_step")), _ms(pb.get("first_step")),
+        _time_note(pa.get("first_step"), pb.get("first_step")))
+    row(sec, "import", _s(pa.get("import")), _s(pb.get("import")))
+    row(sec, "final loss", _num(su.get("final_loss"), ".5g"), _num(sv.get("final_loss"), ".5g"))
+    row(sec, "mode", _value((xa.get("config") or {}).get("mode"), "-"),
+        _value((xb.get("config") or {}).get("mode"), "-"))
+
+
+def _spec(scen: dict[str, Any]) -> tuple:
+    return (json.dumps(scen.get("data"), sort_keys=True), json.dumps(scen.get("layers")),
+            json.dumps(scen.get("train"), sort_keys=True))
+
+
+def _stable_text(s: dict[str, Any]) -> str:
+    if s.get("unstable") is None:
+        return "-"
+    rel = s.get("iqr_over_median")
+    median = s.get("median_step_s")
+    if rel is None and _is_number(median) and median > 0:
+        rel = (s.get("iqr_step_s") or 0) / median
+    tail = f" (IQR {rel:.0%})" if _is_number(rel) else ""
+    return ("UNSTABLE" if s["unstable"] else "yes") + tail
+
+
+def _parity_text(p: dict[str, Any]) -> str:
+    if not p.get("steps_compared"):
+        return "-"
+    verdict = "OK" if p.get("within_tolerance") else "MISMATCH"
+    rel = p.get("max_rel_loss_diff")
+    return f"{verdict} ({rel:.1e})" if _is_number(rel) else verdict
+
+
+def _matrix_rows(doc: dict[str, Any]) -> dict[tuple, dict[str, Any]]:
+    rows = (doc.get("matrix") or {}).get("rows") or []
+    return {(r.get("task"), r.get("engine"), r.get("mode")): r for r in rows}
+
+
+def _compare_matrix(a: dict[str, Any], b: dict[str, Any], out: RunComparison) -> None:
+    if a.get("kind") != b.get("kind"):
+        out.warnings.append("one document is a matrix, the other a single run: only the "
+                            "machine is compared")
+        return
+    ra, rb = _matrix_rows(a), _matrix_rows(b)
+    for key in dict.fromkeys([*ra, *rb]):
+        x, y = ra.get(key, {}), rb.get(key, {})
+        sec = f"{_value(key[0])} {engine_label(key[1])} {_value(key[2])}"
+        for label, name in (("median step", "median_step_s"), ("first step", "first_step_s")):
+            out.rows.append(CompareRow(sec, label, _ms(x.get(name)), _ms(y.get(name)),
+                                       _time_note(x.get(name), y.get(name)),
+                                       x.get(name) != y.get(name)))
