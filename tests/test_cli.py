@@ -132,6 +132,7 @@ def test_nan_loss_in_a_real_engine_fails_it_clearly(tmp_path):
     assert e["steps"][-1]["loss"] is None  # the non-finite step is kept, as null
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_both_engines_exports_and_leaves_no_process(tmp_path):
     out = tmp_path / "r.json"
     proc = subprocess.Popen(

@@ -25,6 +25,7 @@ pytestmark = pytest.mark.timeout(60)
 QUIET = ("--in-process", "--no-telemetry", "--no-save")
 
 
+@pytest.mark.slow
 async def test_like_with_like_says_so_and_f_opens_the_report():
     app = app_for(*QUIET, "--steps", "40")
     async with app.run_test(size=(120, 40)) as pilot:
@@ -46,6 +47,7 @@ async def test_like_with_like_says_so_and_f_opens_the_report():
         assert isinstance(app.screen, DashboardScreen)
 
 
+@pytest.mark.slow
 async def test_a_difference_that_changes_speed_is_a_visible_warning():
     app = app_for(*QUIET, "--steps", "40", comparison_factory=xla_on_tensorflow)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -65,6 +67,7 @@ async def test_a_difference_that_changes_speed_is_a_visible_warning():
         assert isinstance(app.screen, DashboardScreen)
 
 
+@pytest.mark.slow
 async def test_the_fairness_line_is_there_while_the_run_goes():
     app = app_for(*QUIET, *SLOW_FAKES, "--steps", "100000")
     async with app.run_test(size=(100, 30)) as pilot:
@@ -103,6 +106,7 @@ async def test_an_inference_run_shows_latency_percentiles_and_throughput():
             assert expected in text, expected
 
 
+@pytest.mark.slow
 async def test_live_inference_figures_have_percentiles_before_the_end():
     app = app_for(*QUIET, *SLOW_FAKES, "--task", "infer", "--steps", "100000")
     async with app.run_test(size=(120, 40)) as pilot:

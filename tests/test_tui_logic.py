@@ -242,7 +242,7 @@ def test_a_failed_engine_reads_failed_with_its_error():
     assert "parity failed" not in render_speedup(sp).plain  # a NaN is not different work
 
 
-@pytest.mark.parametrize("steps", [1_000, 1_000_000])
+@pytest.mark.parametrize("steps", [1_000, pytest.param(1_000_000, marks=pytest.mark.slow)])
 def test_redraw_work_does_not_grow_with_steps(steps):
     """After ingestion, a frame touches bounded summaries only: same sizes at 1e3 and 1e6."""
     scenario = SCENARIOS["mlp"]

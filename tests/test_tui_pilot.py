@@ -93,6 +93,7 @@ async def test_typing_q_into_the_filter_does_not_quit():
         assert app.screen.query_one("#filter").value == "q"
 
 
+@pytest.mark.slow
 async def test_settings_are_edited_from_the_keyboard_and_used_by_the_run():
     app = app_for(*QUIET)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -120,6 +121,7 @@ async def test_settings_are_edited_from_the_keyboard_and_used_by_the_run():
         assert "needs two engines" in screen_text(app)
 
 
+@pytest.mark.slow
 async def test_settings_that_do_not_fit_the_scenario_block_the_run():
     app = app_for(*QUIET)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -134,6 +136,7 @@ async def test_settings_that_do_not_fit_the_scenario_block_the_run():
 
 # -- dashboard ----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 async def test_run_export_back_and_quit(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     app = app_for(*QUIET, "--steps", "60")
@@ -164,6 +167,7 @@ async def test_run_export_back_and_quit(tmp_path, monkeypatch):
     assert app.return_code == 0
 
 
+@pytest.mark.slow
 async def test_escape_in_the_export_dialog_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     app = app_for(*QUIET, "--steps", "30")
@@ -202,6 +206,7 @@ async def test_a_failed_engine_is_shown_failed_while_the_other_finishes():
         assert set(ended) == {1}
 
 
+@pytest.mark.slow
 async def test_an_unavailable_engine_says_why():
     app = app_for(*QUIET, "--fault", "pytorch=unavailable", "--steps", "30")
     async with app.run_test(size=(100, 30)) as pilot:
@@ -211,6 +216,7 @@ async def test_an_unavailable_engine_says_why():
         assert "unavailable" in text and "not installed" in text
 
 
+@pytest.mark.slow
 async def test_cancel_kills_the_engine_processes_and_rerun_starts_again():
     app = app_for("--no-telemetry", *SLOW_FAKES, "--steps", "100000")
     async with app.run_test(size=(100, 30)) as pilot:
@@ -235,6 +241,7 @@ async def test_cancel_kills_the_engine_processes_and_rerun_starts_again():
         await wait_for(pilot, lambda: dash.state.finished, timeout=5)
 
 
+@pytest.mark.slow
 async def test_quit_mid_run_is_fast_and_leaves_no_engine_process():
     app = app_for("--no-telemetry", *SLOW_FAKES, "--steps", "100000")
     async with app.run_test(size=(100, 30)) as pilot:
@@ -255,6 +262,7 @@ async def test_quit_mid_run_is_fast_and_leaves_no_engine_process():
     assert alive == []
 
 
+@pytest.mark.slow
 async def test_back_mid_run_cancels_it():
     app = app_for(*QUIET, *SLOW_FAKES, "--steps", "100000")
     async with app.run_test(size=(100, 30)) as pilot:
@@ -267,6 +275,7 @@ async def test_back_mid_run_cancels_it():
         await wait_for(pilot, lambda: dash.state.finished, timeout=5)
 
 
+@pytest.mark.slow
 async def test_log_scale_and_wall_time_toggles():
     app = app_for(*QUIET, "--steps", "60")
     async with app.run_test(size=(100, 30)) as pilot:
@@ -283,6 +292,7 @@ async def test_log_scale_and_wall_time_toggles():
         assert "wall time" in screen_text(app)
 
 
+@pytest.mark.slow
 async def test_resizing_mid_run_keeps_working():
     app = app_for(*QUIET, *SLOW_FAKES, "--steps", "100000")
     async with app.run_test(size=(80, 24)) as pilot:
@@ -298,6 +308,7 @@ async def test_resizing_mid_run_keeps_working():
         await wait_for(pilot, lambda: dash.state.finished, timeout=5)
 
 
+@pytest.mark.slow
 async def test_the_keys_screen_lists_every_binding_of_the_screen_below():
     app = app_for(*QUIET, "--steps", "20")
     async with app.run_test(size=(120, 40)) as pilot:
@@ -321,6 +332,7 @@ async def test_the_keys_screen_lists_every_binding_of_the_screen_below():
         assert "ctrl+p" in text and "quit" in text
 
 
+@pytest.mark.slow
 async def test_the_command_palette_runs_a_scenario():
     app = app_for(*QUIET, "--steps", "20")
     async with app.run_test(size=(120, 40)) as pilot:
@@ -368,6 +380,7 @@ class FlakyNVML:
                  "power_w": 100.0, "temp_c": 50, "engine_mem": {}}]
 
 
+@pytest.mark.slow
 async def test_an_nvml_error_mid_run_never_stops_the_run():
     from engines import Comparison
 

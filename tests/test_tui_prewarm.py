@@ -34,6 +34,7 @@ def all_gone(pids, timeout: float = 3.0) -> bool:
     return False
 
 
+@pytest.mark.slow
 async def test_the_run_takes_the_processes_warmed_while_picking_and_rerun_gets_new_ones():
     app = app_for(*QUIET, "--steps", "40")
     async with app.run_test(size=(120, 40)) as pilot:
@@ -59,6 +60,7 @@ async def test_the_run_takes_the_processes_warmed_while_picking_and_rerun_gets_n
     assert app.pool.closed and app.pool.idle_pids() == {}
 
 
+@pytest.mark.slow
 async def test_quitting_from_the_picker_leaves_no_warm_process():
     app = app_for(*QUIET, "--steps", "40")
     async with app.run_test(size=(100, 30)) as pilot:
@@ -83,6 +85,7 @@ async def test_no_pool_for_in_process_runs_or_stand_in_comparisons():
     assert app_for(*QUIET, prewarm=False).pool is None
 
 
+@pytest.mark.slow
 async def test_going_back_from_a_cancelled_run_warms_the_engines_again():
     app = app_for(*QUIET, *SLOW_FAKES, "--steps", "100000")
     async with app.run_test(size=(100, 30)) as pilot:

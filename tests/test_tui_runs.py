@@ -60,6 +60,7 @@ async def open_runs(pilot) -> RunsScreen:
 
 # -- saving ------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 async def test_a_finished_run_is_saved_and_listed_first(runs):
     app = app_for(*QUIET)
     async with app.run_test(size=(120, 30)) as pilot:
@@ -92,6 +93,7 @@ async def test_a_run_with_a_failed_engine_is_saved_too(runs):
         assert list_runs(runs).runs[0].status == "failed"
 
 
+@pytest.mark.slow
 async def test_a_cancelled_run_is_not_saved(runs):
     app = app_for("--in-process", "--no-telemetry", *SLOW_FAKES, "--steps", "100000")
     async with app.run_test(size=(120, 30)) as pilot:
@@ -152,6 +154,7 @@ async def test_an_empty_folder_says_where_runs_go(runs):
         assert "No saved runs yet" in screen_text(app)
 
 
+@pytest.mark.slow
 async def test_mark_two_runs_and_see_them_side_by_side(runs):
     write_known_runs(runs)
     app = app_for(*QUIET)
@@ -183,6 +186,7 @@ async def test_mark_two_runs_and_see_them_side_by_side(runs):
         assert app.screen is screen and len(table.marks.paths) == 2
 
 
+@pytest.mark.slow
 async def test_enter_with_one_mark_compares_it_with_the_run_under_the_cursor(runs):
     write_known_runs(runs)
     app = app_for(*QUIET)
@@ -214,6 +218,7 @@ async def test_a_run_file_that_vanished_is_an_error_message(runs):
         await wait_for(pilot, lambda: app.screen.query_one(RunTable).row_count == 1)
 
 
+@pytest.mark.slow
 async def test_the_runs_screens_keys_are_listed_and_in_the_palette(runs):
     write_known_runs(runs)
     app = app_for(*QUIET)

@@ -68,6 +68,7 @@ class TestPicker:
     def test_picker_at_80x24(self, snap_compare):
         assert snap_compare(app_for(*QUIET), terminal_size=(80, 24))
 
+    @pytest.mark.slow
     def test_editing_settings(self, snap_compare):
         # s: focus the settings; 5 0: type 50 steps; down, down, down: the task row;
         # right: train -> infer (the detail pane's FLOP estimate follows).
@@ -75,6 +76,7 @@ class TestPicker:
                             press=["s", "5", "0", "down", "down", "down", "right"],
                             terminal_size=(100, 30))
 
+    @pytest.mark.slow
     def test_filtered_list(self, snap_compare):
         # /: filter; "reg": only the regression scenario; enter: back to the list.
         assert snap_compare(app_for(*QUIET), press=["slash", "r", "e", "g", "enter"],
@@ -86,10 +88,12 @@ class TestDashboard:
         app = app_for(*run_of("mlp", 120, "--no-telemetry"))
         assert snap_compare(app, terminal_size=(80, 24), run_before=until_run_complete)
 
+    @pytest.mark.slow
     def test_finished_run_with_gpu_telemetry_at_120x40(self, snap_compare):
         app = app_for(*run_of("mlp", 300), comparison_factory=injected_telemetry([GPU_SAMPLE]))
         assert snap_compare(app, terminal_size=(120, 40), run_before=until_run_complete)
 
+    @pytest.mark.slow
     def test_no_nvidia_driver_shows_cpu_side(self, snap_compare):
         app = app_for(*run_of("regression", 200), comparison_factory=injected_telemetry(
             [NO_GPU_SAMPLE], "no NVIDIA GPU (driver not found)"))
@@ -104,12 +108,14 @@ class TestDashboard:
         assert snap_compare(app_for(*run_of("lstm", 200, "--no-telemetry")), press=["l"],
                             terminal_size=(100, 30), run_before=until_run_complete)
 
+    @pytest.mark.slow
     def test_keys_screen(self, snap_compare):
         # ?: every key of the dashboard.
         assert snap_compare(app_for(*run_of("mlp", 40, "--no-telemetry")),
                             press=["question_mark"], terminal_size=(100, 30),
                             run_before=until_run_complete)
 
+    @pytest.mark.slow
     def test_fairness_report_with_a_warning(self, snap_compare):
         # f: the fairness report over a run whose TensorFlow side reported XLA on.
         app = app_for(*run_of("mlp", 60, "--no-telemetry"),
@@ -123,6 +129,7 @@ class TestDashboard:
 
 
 class TestSavedRuns:
+    @pytest.mark.slow
     def test_runs_list(self, snap_compare, known_runs):
         async def before(pilot):
             await open_saved_runs(pilot)
@@ -131,6 +138,7 @@ class TestSavedRuns:
 
         assert snap_compare(app_for(*QUIET), terminal_size=(120, 30), run_before=before)
 
+    @pytest.mark.slow
     def test_two_runs_side_by_side(self, snap_compare, known_runs):
         from tui.screens.run_compare import CompareScreen
 
