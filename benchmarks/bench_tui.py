@@ -135,9 +135,8 @@ async def redraw_cost(steps: int, frames: int = 30, new_per_frame: int = 200) ->
     from engines.run.state import RunState
     from engines.settings import settings_for
     from scenarios import discover
-    from tui.app import FwCompareApp
     from tui.screens.dashboard import DashboardScreen
-    from tui.testing import FAKE_ENGINES
+    from tui.testing import FAKE_ENGINES, app_for
 
     scenarios, _ = discover([], None)
     scenario = next(s for s in scenarios if s.name == "mlp")
@@ -174,8 +173,7 @@ async def redraw_cost(steps: int, frames: int = 30, new_per_frame: int = 200) ->
         def wait(self, timeout=None, poll=None):
             return True
 
-    app = FwCompareApp(scenarios, [], dict(FAKE_ENGINES), telemetry=False,
-                       comparison_factory=Recorded)
+    app = app_for("--no-telemetry", "--no-save", comparison_factory=Recorded)
     out = {}
     async with app.run_test(size=(120, 40)) as pilot:
         t0 = time.perf_counter()

@@ -132,6 +132,7 @@ def test_nan_loss_in_a_real_engine_fails_it_clearly(tmp_path):
     assert e["steps"][-1]["loss"] is None  # the non-finite step is kept, as null
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_both_engines_exports_and_leaves_no_process(tmp_path):
     out = tmp_path / "r.json"
     proc = subprocess.Popen(
@@ -208,12 +209,12 @@ def test_app_mode_refuses_headless_only_options(capsys):
 
 
 def test_an_export_that_fails_at_the_end_is_a_message_and_exit_1(tmp_path, capsys, monkeypatch):
-    import tui.cli as cli
+    import engines.results.finish as finish
 
     def refuse(doc, path):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(cli, "write_json", refuse)
+    monkeypatch.setattr(finish, "write_json", refuse)
     code = main(["--no-tui", "--scenario", "mlp", "--steps", "10", "--fake", "--no-save",
                  "--no-telemetry", "--export", str(tmp_path / "r.json")])
     captured = capsys.readouterr()

@@ -121,6 +121,7 @@ def test_cancel_stops_both_within_two_seconds_and_leaves_no_process(mlp, isolati
     assert child_pids() - before == set()
 
 
+@pytest.mark.slow
 def test_alternate_schedule_takes_turns_and_marks_resume_steps(mlp):
     # Slow fakes really sleep 20 ms a step; with 0.2 s turns each engine resumes several times.
     settings = settings_for(mlp, steps=40, threads=1, slice_s=0.2,

@@ -10,7 +10,6 @@ import pytest
 
 from engines import settings_for
 from engines.results.inference import (
-    format_inference,
     inference_batch_sizes,
     inference_rows,
     inference_settings,
@@ -18,6 +17,7 @@ from engines.results.inference import (
 )
 from scenarios import find, load_builtins
 from tui.cli import main
+from tui.reports import inference_table
 
 
 def test_batch_sizes_and_settings():
@@ -57,7 +57,7 @@ def test_cli_infer_with_fake_engines(tmp_path, capsys):
     assert doc["comparison"]["output_parity"]["max_abs_diff"] == 0.0
     assert doc["settings"]["batch_size"] == 128  # the main body is the scenario's batch size
     assert len(inference_rows(doc)) == 4
-    assert "per batch" in format_inference(doc)
+    assert "per batch" in inference_table(doc)
 
 
 @pytest.mark.frameworks

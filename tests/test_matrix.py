@@ -8,9 +8,10 @@ import json
 import pytest
 
 from engines.results.diff import compare_runs
-from engines.results.matrix import format_matrix, matrix_cells, matrix_rows
+from engines.results.matrix import matrix_cells, matrix_rows
 from engines.results.store import list_runs
 from tui.cli import main
+from tui.reports import matrix_table
 
 ENGINES = {"pytorch": "pytorch", "tensorflow": "tensorflow"}
 
@@ -60,7 +61,7 @@ def test_rows_and_breakeven():
     assert by[("infer", "pytorch", "compiled")]["breakeven_steps"] == 19991
     assert by[("train", "pytorch", "eager")]["breakeven_steps"] is None
     assert by[("train", "tensorflow", "xla")]["parity_ok"] is None
-    table = format_matrix(rows)
+    table = matrix_table(rows)
     assert "never" in table and "11 steps" in table and "(baseline)" in table
     assert "4.50x" in table
 

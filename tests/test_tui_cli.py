@@ -27,6 +27,7 @@ def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
 
 # -- --snapshot -------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_snapshot_of_a_fake_run_writes_the_svg_and_the_export(tmp_path):
     svg, out = tmp_path / "run.svg", tmp_path / "run.json"
     r = run_cli("--fake", "--scenario", "mlp", "--steps", "80", "--snapshot", str(svg),
@@ -40,6 +41,7 @@ def test_snapshot_of_a_fake_run_writes_the_svg_and_the_export(tmp_path):
     assert "samples" in doc["telemetry"]
 
 
+@pytest.mark.slow
 def test_snapshot_exits_1_when_an_engine_fails(tmp_path):
     svg = tmp_path / "fail.svg"
     r = run_cli("--fake", "--fault", "tensorflow=crash@10", "--scenario", "regression",
@@ -158,6 +160,7 @@ def descendants(pid: int) -> list[psutil.Process]:
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.slow
 def test_quitting_mid_run_returns_within_2s_and_leaves_no_process():
     term = Terminal(["--fake", "--fault", "pytorch=slow", "--fault", "tensorflow=slow",
                      "--scenario", "mlp", "--steps", "100000"])

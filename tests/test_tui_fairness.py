@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from scenarios import discover
-from tui.app import FwCompareApp
 from tui.screens.dashboard import DashboardScreen
 from tui.screens.fairness import FairnessScreen
 from tui.testing import (
-    FAKE_ENGINES,
+    SLOW_FAKES,
+    app_for,
     run_complete,
     screen_text,
     settle,
-    sync,
     wait_for,
     xla_on_tensorflow,
 )
@@ -23,17 +21,13 @@ from tui.widgets.fairness_line import FairnessLine
 pytestmark = pytest.mark.timeout(60)
 
 
-def make_app(*, steps=40, task="train", **kwargs) -> FwCompareApp:
-    scenarios, _ = discover([], None)
-    options = dict(telemetry=False, overrides={"threads": 1, "steps": steps, "task": task},
-                   fixed={"isolation": "thread", "faults": {}}, save_runs=False)
-    options.update(kwargs)
-    return FwCompareApp(scenarios, [], dict(FAKE_ENGINES), **options)
+# Fake engines in the app's worker threads, no telemetry, nothing saved.
+QUIET = ("--in-process", "--no-telemetry", "--no-save")
 
 
-@sync
+@pytest.mark.slow
 async def test_like_with_like_says_so_and_f_opens_the_report():
-    app = make_app()
+    app = app_for(*QUIET, "--steps", "40")
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("enter")  # run mlp
         await wait_for(pilot, lambda: run_complete(app))
@@ -53,9 +47,9 @@ async def test_like_with_like_says_so_and_f_opens_the_report():
         assert isinstance(app.screen, DashboardScreen)
 
 
-@sync
+@pytest.mark.slow
 async def test_a_difference_that_changes_speed_is_a_visible_warning():
-    app = make_app(comparison_factory=xla_on_tensorflow)
+    app = app_for(*QUIET, "--steps", "40", comparison_factory=xla_on_tensorflow)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("enter")
         await wait_for(pilot, lambda: run_complete(app))
@@ -73,10 +67,9 @@ async def test_a_difference_that_changes_speed_is_a_visible_warning():
         assert isinstance(app.screen, DashboardScreen)
 
 
-@sync
+@pytest.mark.slow
 async def test_the_fairness_line_is_there_while_the_run_goes():
-    app = make_app(steps=100_000, fixed={"isolation": "thread",
-                                         "faults": {"pytorch": "slow", "tensorflow": "slow"}})
+    app = app_for(*QUIET, *SLOW_FAKES, "--steps", "100000")
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("enter")
         dash = app.screen
@@ -93,9 +86,8 @@ async def test_the_fairness_line_is_there_while_the_run_goes():
 
 # -- inference -----------------------------------------------------------------------------------
 
-@sync
 async def test_an_inference_run_shows_latency_percentiles_and_throughput():
-    app = make_app(task="infer", steps=60)
+    app = app_for(*QUIET, "--task", "infer", "--steps", "60")
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("enter")
         await wait_for(pilot, lambda: run_complete(app))
@@ -114,11 +106,9 @@ async def test_an_inference_run_shows_latency_percentiles_and_throughput():
             assert expected in text, expected
 
 
-@sync
+@pytest.mark.slow
 async def test_live_inference_figures_have_percentiles_before_the_end():
-    app = make_app(task="infer", steps=100_000,
-                   fixed={"isolation": "thread",
-                          "faults": {"pytorch": "slow", "tensorflow": "slow"}})
+    app = app_for(*QUIET, *SLOW_FAKES, "--task", "infer", "--steps", "100000")
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("enter")
         dash = app.screen

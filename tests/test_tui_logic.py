@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from engines.hosting.protocol import StepRecord
+from engines.results.document import build_results
 from engines.results.verdicts import EARLY_TOLERANCE, PARITY_TOLERANCE, parity
 from engines.run.state import RunState
 from engines.settings import settings_for
@@ -218,7 +219,7 @@ def test_dashboard_model_pulls_only_new_records_and_matches_the_final_figures():
     ref = summarize(state.engines["pytorch"].steady_times())
     assert view.median_s == pytest.approx(ref.median)
     live_speedup = model.speedup_view()
-    model.apply_final(final_figures(state))
+    model.apply_final(final_figures(build_results(state)))
     final = model.speedup_view()
     assert final.final and final.ci95 is not None
     assert final.faster == live_speedup.faster == "PyTorch"
@@ -242,7 +243,7 @@ def test_a_failed_engine_reads_failed_with_its_error():
     assert "parity failed" not in render_speedup(sp).plain  # a NaN is not different work
 
 
-@pytest.mark.parametrize("steps", [1_000, 1_000_000])
+@pytest.mark.parametrize("steps", [1_000, pytest.param(1_000_000, marks=pytest.mark.slow)])
 def test_redraw_work_does_not_grow_with_steps(steps):
     """After ingestion, a frame touches bounded summaries only: same sizes at 1e3 and 1e6."""
     scenario = SCENARIOS["mlp"]
@@ -389,7 +390,7 @@ def test_an_inference_column_shows_latency_percentiles():
     model = DashboardModel(scenario, settings, list(ENGINES), telemetry=False)
     model.update(state)
     live = model.engine_view("pytorch")
-    model.apply_final(final_figures(state))
+    model.apply_final(final_figures(build_results(state)))
     final = model.engine_view("pytorch")
     ref = summarize(state.engines["pytorch"].steady_times())
     assert final.median_s == ref.median and final.p90_s == ref.p90 and final.p99_s == ref.p99

@@ -9,13 +9,20 @@ import psutil
 import pytest
 
 from engines.results.document import build_results
-from scenarios import ScenarioError, discover
-from tui.app import FwCompareApp
+from scenarios import ScenarioError
 from tui.screens.dashboard import DashboardScreen
 from tui.screens.export import ExportScreen
 from tui.screens.keys import KeysScreen
 from tui.screens.picker import PickerScreen
-from tui.testing import FAKE_ENGINES, run_complete, screen_text, settle, sync, wait_for
+from tui.testing import (
+    SLOW_FAKES,
+    Notifications,
+    app_for,
+    run_complete,
+    screen_text,
+    settle,
+    wait_for,
+)
 from tui.widgets.engine_column import EngineColumn
 from tui.widgets.loss_chart import LossChart
 from tui.widgets.run_settings_form import RunSettingsForm
@@ -24,15 +31,8 @@ from tui.widgets.scenario_list import ScenarioList
 pytestmark = pytest.mark.timeout(60)
 
 
-def make_app(*, faults=None, isolation="thread", steps=None, **kwargs) -> FwCompareApp:
-    scenarios, _ = discover([], None)
-    overrides = {"threads": 1}
-    if steps:
-        overrides["steps"] = steps
-    options = dict(telemetry=False, overrides=overrides,
-                   fixed={"isolation": isolation, "faults": faults or {}})
-    options.update(kwargs)
-    return FwCompareApp(scenarios, [], dict(FAKE_ENGINES), **options)
+# Fake engines in the app's worker threads, no telemetry: what most of these tests drive.
+QUIET = ("--in-process", "--no-telemetry")
 
 
 def engine_children() -> set[int]:
@@ -53,9 +53,8 @@ def current(app) -> str:
 
 # -- picker -----------------------------------------------------------------------------------
 
-@sync
 async def test_arrows_and_jk_move_the_cursor_and_the_detail_follows():
-    app = make_app()
+    app = app_for(*QUIET)
     async with app.run_test(size=(100, 30)) as pilot:
         assert isinstance(app.screen, PickerScreen)
         assert current(app) == "mlp"
@@ -72,9 +71,8 @@ async def test_arrows_and_jk_move_the_cursor_and_the_detail_follows():
         assert "params" in text and "FLOP" in text
 
 
-@sync
 async def test_slash_filters_and_escape_clears():
-    app = make_app()
+    app = app_for(*QUIET)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("slash", "l", "s", "t")  # filter on "lst"
         scenario_list = app.screen.query_one(ScenarioList)
@@ -87,18 +85,17 @@ async def test_slash_filters_and_escape_clears():
         assert current(app) == "lstm"  # the cursor stays on the scenario
 
 
-@sync
 async def test_typing_q_into_the_filter_does_not_quit():
-    app = make_app()
+    app = app_for(*QUIET)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("slash", "q")
         assert app.is_running
         assert app.screen.query_one("#filter").value == "q"
 
 
-@sync
+@pytest.mark.slow
 async def test_settings_are_edited_from_the_keyboard_and_used_by_the_run():
-    app = make_app()
+    app = app_for(*QUIET)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("s")  # focus the run settings
         form = app.screen.query_one(RunSettingsForm)
@@ -124,9 +121,9 @@ async def test_settings_are_edited_from_the_keyboard_and_used_by_the_run():
         assert "needs two engines" in screen_text(app)
 
 
-@sync
+@pytest.mark.slow
 async def test_settings_that_do_not_fit_the_scenario_block_the_run():
-    app = make_app()
+    app = app_for(*QUIET)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("s", "down", "9", "9", "9", "9", "9")  # batch 99999 > 4096 samples
         await pilot.press("enter")
@@ -139,10 +136,10 @@ async def test_settings_that_do_not_fit_the_scenario_block_the_run():
 
 # -- dashboard ----------------------------------------------------------------------------------
 
-@sync
+@pytest.mark.slow
 async def test_run_export_back_and_quit(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    app = make_app(steps=60)
+    app = app_for(*QUIET, "--steps", "60")
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("enter")  # run mlp
         await wait_for(pilot, lambda: run_complete(app))
@@ -170,10 +167,10 @@ async def test_run_export_back_and_quit(tmp_path, monkeypatch):
     assert app.return_code == 0
 
 
-@sync
+@pytest.mark.slow
 async def test_escape_in_the_export_dialog_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    app = make_app(steps=30)
+    app = app_for(*QUIET, "--steps", "30")
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("enter")
         await wait_for(pilot, lambda: run_complete(app))
@@ -185,10 +182,15 @@ async def test_escape_in_the_export_dialog_writes_nothing(tmp_path, monkeypatch)
         assert list(tmp_path.iterdir()) == []
 
 
-@sync
 async def test_a_failed_engine_is_shown_failed_while_the_other_finishes():
-    app = make_app(faults={"tensorflow": "nan@20"}, steps=80)
-    async with app.run_test(size=(100, 30)) as pilot:
+    app = app_for(*QUIET, "--fault", "tensorflow=nan@20", "--steps", "80")
+    ended = []  # the dashboard tells the app that a run ended with a message, not a call
+
+    def hook(message):
+        if isinstance(message, DashboardScreen.RunEnded):
+            ended.append(message.exit_code)
+
+    async with app.run_test(size=(100, 30), message_hook=hook) as pilot:
         await pilot.press("enter")
         await wait_for(pilot, lambda: run_complete(app))
         cols = {c.engine: c for c in app.screen.query(EngineColumn)}
@@ -200,11 +202,13 @@ async def test_a_failed_engine_is_shown_failed_while_the_other_finishes():
         text = screen_text(app)
         assert "failed" in text and "loss became NaN at step 20" in text
         assert app.screen.state.exit_code() == 1
+        await wait_for(pilot, lambda: ended)
+        assert set(ended) == {1}
 
 
-@sync
+@pytest.mark.slow
 async def test_an_unavailable_engine_says_why():
-    app = make_app(faults={"pytorch": "unavailable"}, steps=30)
+    app = app_for(*QUIET, "--fault", "pytorch=unavailable", "--steps", "30")
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("enter")
         await wait_for(pilot, lambda: run_complete(app))
@@ -212,10 +216,9 @@ async def test_an_unavailable_engine_says_why():
         assert "unavailable" in text and "not installed" in text
 
 
-@sync
+@pytest.mark.slow
 async def test_cancel_kills_the_engine_processes_and_rerun_starts_again():
-    app = make_app(faults={"pytorch": "slow", "tensorflow": "slow"}, isolation="process",
-                   steps=100_000)
+    app = app_for("--no-telemetry", *SLOW_FAKES, "--steps", "100000")
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("enter")
         dash = app.screen
@@ -238,10 +241,9 @@ async def test_cancel_kills_the_engine_processes_and_rerun_starts_again():
         await wait_for(pilot, lambda: dash.state.finished, timeout=5)
 
 
-@sync
+@pytest.mark.slow
 async def test_quit_mid_run_is_fast_and_leaves_no_engine_process():
-    app = make_app(faults={"pytorch": "slow", "tensorflow": "slow"}, isolation="process",
-                   steps=100_000)
+    app = app_for("--no-telemetry", *SLOW_FAKES, "--steps", "100000")
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("enter")
         dash = app.screen
@@ -260,9 +262,9 @@ async def test_quit_mid_run_is_fast_and_leaves_no_engine_process():
     assert alive == []
 
 
-@sync
+@pytest.mark.slow
 async def test_back_mid_run_cancels_it():
-    app = make_app(faults={"pytorch": "slow", "tensorflow": "slow"}, steps=100_000)
+    app = app_for(*QUIET, *SLOW_FAKES, "--steps", "100000")
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("enter")
         dash = app.screen
@@ -273,9 +275,9 @@ async def test_back_mid_run_cancels_it():
         await wait_for(pilot, lambda: dash.state.finished, timeout=5)
 
 
-@sync
+@pytest.mark.slow
 async def test_log_scale_and_wall_time_toggles():
-    app = make_app(steps=60)
+    app = app_for(*QUIET, "--steps", "60")
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("enter")
         await wait_for(pilot, lambda: run_complete(app))
@@ -290,9 +292,9 @@ async def test_log_scale_and_wall_time_toggles():
         assert "wall time" in screen_text(app)
 
 
-@sync
+@pytest.mark.slow
 async def test_resizing_mid_run_keeps_working():
-    app = make_app(faults={"pytorch": "slow", "tensorflow": "slow"}, steps=100_000)
+    app = app_for(*QUIET, *SLOW_FAKES, "--steps", "100000")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("enter")
         dash = app.screen
@@ -306,9 +308,9 @@ async def test_resizing_mid_run_keeps_working():
         await wait_for(pilot, lambda: dash.state.finished, timeout=5)
 
 
-@sync
+@pytest.mark.slow
 async def test_the_keys_screen_lists_every_binding_of_the_screen_below():
-    app = make_app(steps=20)
+    app = app_for(*QUIET, "--steps", "20")
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("question_mark")  # keys of the picker
         await settle(pilot)
@@ -330,9 +332,9 @@ async def test_the_keys_screen_lists_every_binding_of_the_screen_below():
         assert "ctrl+p" in text and "quit" in text
 
 
-@sync
+@pytest.mark.slow
 async def test_the_command_palette_runs_a_scenario():
-    app = make_app(steps=20)
+    app = app_for(*QUIET, "--steps", "20")
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("ctrl+p")
         await settle(pilot)
@@ -346,16 +348,15 @@ async def test_the_command_palette_runs_a_scenario():
                 "Toggle x-axis"} <= set(titles)
 
 
-@sync
 async def test_scenario_file_problems_are_reported(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("name = 'x'\n")
-    problems = [ScenarioError("missing [data]", source=str(bad))]
-    scenarios, _ = discover([], None)
-    app = FwCompareApp(scenarios, problems, dict(FAKE_ENGINES), telemetry=False)
-    async with app.run_test(size=(100, 30)) as pilot:
+    problems = (ScenarioError("missing [data]", source=str(bad)),)
+    app = app_for(*QUIET, problems=problems)
+    notes = Notifications()
+    async with app.run_test(size=(100, 30), message_hook=notes) as pilot:
         await settle(pilot)
-        assert any("bad.toml" in n.message for n in app._notifications)
+        assert any("bad.toml" in n for n in notes)
 
 
 class FlakyNVML:
@@ -379,7 +380,7 @@ class FlakyNVML:
                  "power_w": 100.0, "temp_c": 50, "engine_mem": {}}]
 
 
-@sync
+@pytest.mark.slow
 async def test_an_nvml_error_mid_run_never_stops_the_run():
     from engines import Comparison
 
@@ -389,8 +390,7 @@ async def test_an_nvml_error_mid_run_never_stops_the_run():
         return Comparison(scenario, settings, engines, telemetry=True, telemetry_hz=20,
                           nvml=nvml)
 
-    app = make_app(faults={"pytorch": "slow", "tensorflow": "slow"}, steps=40, telemetry=True,
-                   comparison_factory=factory)
+    app = app_for("--in-process", *SLOW_FAKES, "--steps", "40", comparison_factory=factory)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("enter")
         await wait_for(pilot, lambda: run_complete(app), timeout=30)

@@ -8,20 +8,14 @@ import time
 import psutil
 import pytest
 
-from scenarios import discover
-from tui.app import FwCompareApp
-from tui.testing import FAKE_ENGINES, run_complete, settle, sync, wait_for
+from tui.testing import FAKE_ENGINES, SLOW_FAKES, app_for, run_complete, settle, wait_for
 from tui.widgets.engine_column import EngineColumn
 
 pytestmark = pytest.mark.timeout(60)
 
 
-def make_app(**kwargs) -> FwCompareApp:
-    scenarios, _ = discover([], None)
-    options = dict(telemetry=False, overrides={"threads": 1, "steps": 40},
-                   fixed={"isolation": "process", "faults": {}}, save_runs=False)
-    options.update(kwargs)
-    return FwCompareApp(scenarios, [], dict(FAKE_ENGINES), **options)
+# Fake engines in child processes (the pool pre-warms those), no telemetry, nothing saved.
+QUIET = ("--no-telemetry", "--no-save")
 
 
 def running(pid: int) -> bool:
@@ -40,9 +34,9 @@ def all_gone(pids, timeout: float = 3.0) -> bool:
     return False
 
 
-@sync
+@pytest.mark.slow
 async def test_the_run_takes_the_processes_warmed_while_picking_and_rerun_gets_new_ones():
-    app = make_app()
+    app = app_for(*QUIET, "--steps", "40")
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         warm = app.pool.idle_pids()  # both engines started while the picker shows
@@ -66,9 +60,9 @@ async def test_the_run_takes_the_processes_warmed_while_picking_and_rerun_gets_n
     assert app.pool.closed and app.pool.idle_pids() == {}
 
 
-@sync
+@pytest.mark.slow
 async def test_quitting_from_the_picker_leaves_no_warm_process():
-    app = make_app()
+    app = app_for(*QUIET, "--steps", "40")
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         pids = list(app.pool.idle_pids().values())
@@ -77,27 +71,23 @@ async def test_quitting_from_the_picker_leaves_no_warm_process():
     assert all_gone(pids)
 
 
-@sync
 async def test_leaving_the_app_without_q_also_stops_them():
-    app = make_app()
+    app = app_for(*QUIET, "--steps", "40")
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         pids = list(app.pool.idle_pids().values())
     assert all_gone(pids)  # the app's unmount closes the pool
 
 
-@sync
 async def test_no_pool_for_in_process_runs_or_stand_in_comparisons():
-    assert make_app(fixed={"isolation": "thread", "faults": {}}).pool is None
-    assert make_app(comparison_factory=lambda *a, **k: None).pool is None
-    assert make_app(prewarm=False).pool is None
+    assert app_for(*QUIET, "--in-process").pool is None
+    assert app_for(*QUIET, comparison_factory=lambda *a, **k: None).pool is None
+    assert app_for(*QUIET, prewarm=False).pool is None
 
 
-@sync
+@pytest.mark.slow
 async def test_going_back_from_a_cancelled_run_warms_the_engines_again():
-    app = make_app(fixed={"isolation": "process",
-                          "faults": {"pytorch": "slow", "tensorflow": "slow"}},
-                   overrides={"threads": 1, "steps": 100_000})
+    app = app_for(*QUIET, *SLOW_FAKES, "--steps", "100000")
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         first = set(app.pool.idle_pids().values())

@@ -3,13 +3,14 @@ them, skips bad files with a warning, and shows two marked runs side by side."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
+from pathlib import Path
 
 import pytest
 
 from engines.results.store import list_runs
-from scenarios import discover
-from tui.app import FwCompareApp
 from tui.paths import runs_dir
 from tui.screens.dashboard import DashboardScreen
 from tui.screens.keys import KeysScreen
@@ -17,11 +18,12 @@ from tui.screens.picker import PickerScreen
 from tui.screens.run_compare import CompareScreen
 from tui.screens.runs import RunsScreen
 from tui.testing import (
-    FAKE_ENGINES,
+    SLOW_FAKES,
+    Notifications,
+    app_for,
     run_complete,
     screen_text,
     settle,
-    sync,
     wait_for,
     write_known_runs,
 )
@@ -44,12 +46,8 @@ def runs(tmp_path, monkeypatch):
     time.tzset()
 
 
-def make_app(*, faults=None, steps=40, **kwargs) -> FwCompareApp:
-    scenarios, _ = discover([], None)
-    options = dict(telemetry=False, overrides={"threads": 1, "steps": steps},
-                   fixed={"isolation": "thread", "faults": faults or {}})
-    options.update(kwargs)
-    return FwCompareApp(scenarios, [], dict(FAKE_ENGINES), **options)
+# Fake engines in the app's worker threads, no telemetry, 40 steps.
+QUIET = ("--in-process", "--no-telemetry", "--steps", "40")
 
 
 async def open_runs(pilot) -> RunsScreen:
@@ -62,15 +60,21 @@ async def open_runs(pilot) -> RunsScreen:
 
 # -- saving ------------------------------------------------------------------------------------
 
-@sync
+@pytest.mark.slow
 async def test_a_finished_run_is_saved_and_listed_first(runs):
-    app = make_app()
+    app = app_for(*QUIET)
     async with app.run_test(size=(120, 30)) as pilot:
         await pilot.press("enter")  # run mlp
         dash = app.screen
         await wait_for(pilot, lambda: run_complete(app) and dash.saved_path is not None)
         listing = list_runs(runs_dir())
         assert [str(r.path) for r in listing.runs] == [dash.saved_path]
+        # The final figures on screen are the saved document's, not computed a second time.
+        saved = json.loads(Path(dash.saved_path).read_text())
+        final = json.loads(json.dumps(dataclasses.asdict(dash.model.final)))
+        assert final["speedup"] == saved["comparison"]["speedup"]
+        assert final["parity"] == saved["comparison"]["parity"]
+        assert final["summaries"] == {n: e["summary"] for n, e in saved["engines"].items()}
         assert listing.runs[0].scenario == "mlp" and listing.runs[0].status == "done"
         await pilot.press("b")  # back to the picker
         await settle(pilot)
@@ -80,9 +84,8 @@ async def test_a_finished_run_is_saved_and_listed_first(runs):
         assert "faster" in screen_text(app)  # the verdict column
 
 
-@sync
 async def test_a_run_with_a_failed_engine_is_saved_too(runs):
-    app = make_app(faults={"tensorflow": "nan@10"})
+    app = app_for(*QUIET, "--fault", "tensorflow=nan@10")
     async with app.run_test(size=(120, 30)) as pilot:
         await pilot.press("enter")
         dash = app.screen
@@ -90,9 +93,9 @@ async def test_a_run_with_a_failed_engine_is_saved_too(runs):
         assert list_runs(runs).runs[0].status == "failed"
 
 
-@sync
+@pytest.mark.slow
 async def test_a_cancelled_run_is_not_saved(runs):
-    app = make_app(faults={"pytorch": "slow", "tensorflow": "slow"}, steps=100_000)
+    app = app_for("--in-process", "--no-telemetry", *SLOW_FAKES, "--steps", "100000")
     async with app.run_test(size=(120, 30)) as pilot:
         await pilot.press("enter")
         dash = app.screen
@@ -104,22 +107,20 @@ async def test_a_cancelled_run_is_not_saved(runs):
         assert not runs.exists() or list(runs.iterdir()) == []
 
 
-@sync
 async def test_a_failure_to_save_is_a_notification_not_a_crash(runs):
     runs.parent.mkdir(exist_ok=True)
     runs.write_text("a file where the folder should be")
-    app = make_app()
-    async with app.run_test(size=(120, 30)) as pilot:
+    app = app_for(*QUIET)
+    notes = Notifications()
+    async with app.run_test(size=(120, 30), message_hook=notes) as pilot:
         await pilot.press("enter")
-        await wait_for(pilot, lambda: any("could not save" in n.message
-                                          for n in app._notifications))
+        await wait_for(pilot, lambda: any("could not save" in n for n in notes))
         assert app.is_running and isinstance(app.screen, DashboardScreen)
         assert app.screen.saved_path is None
 
 
-@sync
 async def test_no_save_saves_nothing(runs):
-    app = make_app(save_runs=False)
+    app = app_for(*QUIET, "--no-save")
     async with app.run_test(size=(120, 30)) as pilot:
         await pilot.press("enter")
         await wait_for(pilot, lambda: run_complete(app))
@@ -129,10 +130,9 @@ async def test_no_save_saves_nothing(runs):
 
 # -- the Runs screen ---------------------------------------------------------------------------
 
-@sync
 async def test_runs_are_listed_newest_first_and_a_corrupt_file_is_a_warning(runs):
     paths = write_known_runs(runs)
-    app = make_app()
+    app = app_for(*QUIET)
     async with app.run_test(size=(120, 30)) as pilot:
         screen = await open_runs(pilot)
         table = screen.query_one(RunTable)
@@ -147,18 +147,17 @@ async def test_runs_are_listed_newest_first_and_a_corrupt_file_is_a_warning(runs
         assert isinstance(app.screen, PickerScreen)
 
 
-@sync
 async def test_an_empty_folder_says_where_runs_go(runs):
-    app = make_app()
+    app = app_for(*QUIET)
     async with app.run_test(size=(120, 30)) as pilot:
         await open_runs(pilot)
         assert "No saved runs yet" in screen_text(app)
 
 
-@sync
+@pytest.mark.slow
 async def test_mark_two_runs_and_see_them_side_by_side(runs):
     write_known_runs(runs)
-    app = make_app()
+    app = app_for(*QUIET)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_runs(pilot)
         table = screen.query_one(RunTable)
@@ -187,42 +186,42 @@ async def test_mark_two_runs_and_see_them_side_by_side(runs):
         assert app.screen is screen and len(table.marks.paths) == 2
 
 
-@sync
+@pytest.mark.slow
 async def test_enter_with_one_mark_compares_it_with_the_run_under_the_cursor(runs):
     write_known_runs(runs)
-    app = make_app()
-    async with app.run_test(size=(120, 40)) as pilot:
+    app = app_for(*QUIET)
+    notes = Notifications()
+    async with app.run_test(size=(120, 40), message_hook=notes) as pilot:
         await open_runs(pilot)
         await pilot.press("enter")  # nothing marked: a hint, no comparison
         await settle(pilot)
         assert isinstance(app.screen, RunsScreen)
-        assert any("Mark two runs" in n.message for n in app._notifications)
+        assert any("Mark two runs" in n for n in notes)
         await pilot.press("space", "down", "enter")  # A = newer, B = the one under the cursor
         await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))
         rows = {(r.section, r.label): r for r in app.screen.comparison.rows}
         assert rows[("machine", "cores")].a == "16" and rows[("machine", "cores")].b == "2"
 
 
-@sync
 async def test_a_run_file_that_vanished_is_an_error_message(runs):
     paths = write_known_runs(runs, corrupt=False)
-    app = make_app()
-    async with app.run_test(size=(120, 40)) as pilot:
+    app = app_for(*QUIET)
+    notes = Notifications()
+    async with app.run_test(size=(120, 40), message_hook=notes) as pilot:
         await open_runs(pilot)
         await pilot.press("space", "down", "space")
         paths[0].unlink()  # deleted behind the app's back
         await pilot.press("enter")
-        await wait_for(pilot, lambda: any("Cannot compare" in n.message
-                                          for n in app._notifications))
+        await wait_for(pilot, lambda: any("Cannot compare" in n for n in notes))
         assert isinstance(app.screen, RunsScreen)
         await pilot.press("r")  # read the folder again: one run left, its mark kept
         await wait_for(pilot, lambda: app.screen.query_one(RunTable).row_count == 1)
 
 
-@sync
+@pytest.mark.slow
 async def test_the_runs_screens_keys_are_listed_and_in_the_palette(runs):
     write_known_runs(runs)
-    app = make_app()
+    app = app_for(*QUIET)
     async with app.run_test(size=(120, 40)) as pilot:
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert "Saved runs" in titles  # from the picker's command palette too

@@ -11,11 +11,9 @@ import time
 
 import pytest
 
-from scenarios import discover
-from tui.app import FwCompareApp
 from tui.testing import (
-    FAKE_ENGINES,
     GPU_SAMPLE,
+    app_for,
     injected_telemetry,
     run_complete,
     settle,
@@ -29,23 +27,13 @@ pytestmark = pytest.mark.timeout(120)
 NO_GPU_SAMPLE = {**GPU_SAMPLE, "gpus": []}
 
 
-def make_app(*, run: str | None = None, steps: int = 120, faults=None, telemetry=None,
-             gpu_status: str = "ok", task: str = "train", factory=None) -> FwCompareApp:
-    """An app on the built-in scenarios with fake engines; `run` starts a scenario at once."""
-    from engines.settings import settings_for
+# Fake engines in the app's worker threads. Telemetry is off, or injected as fixed samples.
+QUIET = ("--in-process", "--no-telemetry")
 
-    scenarios, _ = discover([], None)
-    fixed = {"isolation": "thread", "faults": faults or {}}
-    autorun = None
-    if run:
-        scenario = next(s for s in scenarios if s.name == run)
-        autorun = (scenario, settings_for(scenario, steps=steps, threads=1, task=task,
-                                          **fixed))
-    if telemetry is not None:
-        factory = injected_telemetry(telemetry, gpu_status)
-    return FwCompareApp(scenarios, [], dict(FAKE_ENGINES), overrides={"threads": 1},
-                        fixed=fixed, telemetry=telemetry is not None, autorun=autorun,
-                        comparison_factory=factory)
+
+def run_of(scenario: str, steps: int, *argv: str) -> tuple[str, ...]:
+    """Options that open the app on `scenario`'s dashboard, running at once."""
+    return ("--in-process", "--scenario", scenario, "--steps", str(steps), *argv)
 
 
 @pytest.fixture
@@ -78,69 +66,79 @@ async def until_run_complete(pilot) -> None:
 
 class TestPicker:
     def test_picker_at_80x24(self, snap_compare):
-        assert snap_compare(make_app(), terminal_size=(80, 24))
+        assert snap_compare(app_for(*QUIET), terminal_size=(80, 24))
 
+    @pytest.mark.slow
     def test_editing_settings(self, snap_compare):
         # s: focus the settings; 5 0: type 50 steps; down, down, down: the task row;
         # right: train -> infer (the detail pane's FLOP estimate follows).
-        assert snap_compare(make_app(), press=["s", "5", "0", "down", "down", "down", "right"],
+        assert snap_compare(app_for(*QUIET),
+                            press=["s", "5", "0", "down", "down", "down", "right"],
                             terminal_size=(100, 30))
 
+    @pytest.mark.slow
     def test_filtered_list(self, snap_compare):
         # /: filter; "reg": only the regression scenario; enter: back to the list.
-        assert snap_compare(make_app(), press=["slash", "r", "e", "g", "enter"],
+        assert snap_compare(app_for(*QUIET), press=["slash", "r", "e", "g", "enter"],
                             terminal_size=(100, 30))
 
 
 class TestDashboard:
     def test_finished_run_at_80x24(self, snap_compare):
-        assert snap_compare(make_app(run="mlp"), terminal_size=(80, 24),
-                            run_before=until_run_complete)
+        app = app_for(*run_of("mlp", 120, "--no-telemetry"))
+        assert snap_compare(app, terminal_size=(80, 24), run_before=until_run_complete)
 
+    @pytest.mark.slow
     def test_finished_run_with_gpu_telemetry_at_120x40(self, snap_compare):
-        assert snap_compare(make_app(run="mlp", steps=300, telemetry=[GPU_SAMPLE]),
-                            terminal_size=(120, 40), run_before=until_run_complete)
+        app = app_for(*run_of("mlp", 300), comparison_factory=injected_telemetry([GPU_SAMPLE]))
+        assert snap_compare(app, terminal_size=(120, 40), run_before=until_run_complete)
 
+    @pytest.mark.slow
     def test_no_nvidia_driver_shows_cpu_side(self, snap_compare):
-        app = make_app(run="regression", steps=200, telemetry=[NO_GPU_SAMPLE],
-                       gpu_status="no NVIDIA GPU (driver not found)")
+        app = app_for(*run_of("regression", 200), comparison_factory=injected_telemetry(
+            [NO_GPU_SAMPLE], "no NVIDIA GPU (driver not found)"))
         assert snap_compare(app, terminal_size=(100, 30), run_before=until_run_complete)
 
     def test_failed_engine(self, snap_compare):
-        app = make_app(run="cnn", steps=100, faults={"tensorflow": "nan@40"})
+        app = app_for(*run_of("cnn", 100, "--no-telemetry", "--fault", "tensorflow=nan@40"))
         assert snap_compare(app, terminal_size=(100, 30), run_before=until_run_complete)
 
     def test_log_scale(self, snap_compare):
         # l: the loss chart switches to a log scale.
-        assert snap_compare(make_app(run="lstm", steps=200), press=["l"],
+        assert snap_compare(app_for(*run_of("lstm", 200, "--no-telemetry")), press=["l"],
                             terminal_size=(100, 30), run_before=until_run_complete)
 
+    @pytest.mark.slow
     def test_keys_screen(self, snap_compare):
         # ?: every key of the dashboard.
-        assert snap_compare(make_app(run="mlp", steps=40), press=["question_mark"],
-                            terminal_size=(100, 30), run_before=until_run_complete)
+        assert snap_compare(app_for(*run_of("mlp", 40, "--no-telemetry")),
+                            press=["question_mark"], terminal_size=(100, 30),
+                            run_before=until_run_complete)
 
-
+    @pytest.mark.slow
     def test_fairness_report_with_a_warning(self, snap_compare):
         # f: the fairness report over a run whose TensorFlow side reported XLA on.
-        app = make_app(run="mlp", steps=60, factory=xla_on_tensorflow)
+        app = app_for(*run_of("mlp", 60, "--no-telemetry"),
+                      comparison_factory=xla_on_tensorflow)
         assert snap_compare(app, press=["f"], terminal_size=(120, 40),
                             run_before=until_run_complete)
 
     def test_inference_run(self, snap_compare):
-        assert snap_compare(make_app(run="mlp", steps=120, task="infer"),
-                            terminal_size=(100, 30), run_before=until_run_complete)
+        app = app_for(*run_of("mlp", 120, "--no-telemetry", "--task", "infer"))
+        assert snap_compare(app, terminal_size=(100, 30), run_before=until_run_complete)
 
 
 class TestSavedRuns:
+    @pytest.mark.slow
     def test_runs_list(self, snap_compare, known_runs):
         async def before(pilot):
             await open_saved_runs(pilot)
             await pilot.press("space")  # mark the newest run A
             await settle(pilot)
 
-        assert snap_compare(make_app(), terminal_size=(120, 30), run_before=before)
+        assert snap_compare(app_for(*QUIET), terminal_size=(120, 30), run_before=before)
 
+    @pytest.mark.slow
     def test_two_runs_side_by_side(self, snap_compare, known_runs):
         from tui.screens.run_compare import CompareScreen
 
@@ -151,4 +149,4 @@ class TestSavedRuns:
             await wait_for(pilot, lambda: isinstance(pilot.app.screen, CompareScreen))
             await settle(pilot)
 
-        assert snap_compare(make_app(), terminal_size=(120, 40), run_before=before)
+        assert snap_compare(app_for(*QUIET), terminal_size=(120, 40), run_before=before)

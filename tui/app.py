@@ -1,11 +1,15 @@
-"""FwCompareApp: the scenario picker, the live dashboard, and the headless snapshot mode."""
+"""FwCompareApp: the scenario picker, the live dashboard, and the headless snapshot mode.
+
+The app is made from checked command-line Options, the same way for the command line, the
+tests and the benchmarks (tui.testing.app_for builds one from an argument list).
+"""
 
 from __future__ import annotations
 
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -15,11 +19,11 @@ from engines import Comparison
 from engines.hosting.pool import HostPool
 from engines.run.driver import RunDriver
 from engines.settings import RunSettings
-from scenarios import Scenario, ScenarioError
+from scenarios import Scenario
 
-from .paths import runs_dir
+from .options import Options
 from .screens.dashboard import KEY_HELP as DASHBOARD_KEYS
-from .screens.dashboard import DashboardScreen
+from .screens.dashboard import DashboardOptions, DashboardScreen
 from .screens.fairness import KEY_HELP as FAIRNESS_KEYS
 from .screens.fairness import FairnessScreen
 from .screens.keys import KeysScreen
@@ -72,28 +76,29 @@ class FwCompareApp(App[int]):
         Binding("ctrl+c", "quit", "quit", show=False, priority=True),
     ]
 
-    def __init__(self, scenarios: list[Scenario], problems: Iterable[ScenarioError] = (),
-                 engines: dict[str, str] | None = None, *,
-                 overrides: dict[str, Any] | None = None, fixed: dict[str, Any] | None = None,
-                 telemetry: bool = True,
-                 autorun: tuple[Scenario, RunSettings] | None = None,
-                 snapshot_path: str | Path | None = None,
-                 export_path: str | Path | None = None,
+    def __init__(self, options: Options, *,
                  comparison_factory: ComparisonFactory | None = None,
-                 user_dir: Path | None = None, save_runs: bool = True,
                  prewarm: bool = True) -> None:
+        """The app for `options` (command 'app'). `comparison_factory` stands in for
+        Comparison (tests, benchmarks); `prewarm=False` starts no engine process early."""
         super().__init__()
-        self.scenarios = list(scenarios)
-        self.problems = list(problems)
-        self.engines = dict(engines or {"pytorch": "pytorch", "tensorflow": "tensorflow"})
-        self.draft = SettingsDraft(self.engines, overrides, fixed)
-        self.telemetry = telemetry
-        self.autorun = autorun
-        self.snapshot_path = Path(snapshot_path) if snapshot_path else None
-        self.auto_export_path = Path(export_path) if export_path else None
+        self.scenarios = list(options.scenarios)
+        self.problems = list(options.problems)
+        self.engines = dict(options.engines)
+        self.draft = SettingsDraft(self.engines, dict(options.overrides), options.fixed)
+        self.autorun: tuple[Scenario, RunSettings] | None = None
+        if options.scenario is not None and options.settings is not None:
+            self.autorun = (options.scenario, options.settings)
+        self.snapshot_path = Path(options.snapshot) if options.snapshot else None
         self.comparison_factory = comparison_factory or Comparison
-        self.user_dir = user_dir
-        self.save_runs = save_runs  # save every run that ends on its own (--no-save: False)
+        self.user_dir = options.user_dir
+        self.runs_folder = options.runs_folder
+        # What every dashboard of this app does at the end of a run.
+        self.run_options = DashboardOptions(
+            telemetry=options.telemetry,
+            export_path=Path(options.export) if options.export else None,
+            runs_folder=options.runs_folder if options.save_runs else None,
+            announce_export=self.snapshot_path is None)
         self.picker: PickerScreen | None = None
         self.snapshot_written: Path | None = None
         # Engine processes pre-warmed while the user chooses (DESIGN: imports paid once).
@@ -156,7 +161,7 @@ class FwCompareApp(App[int]):
         """Open a dashboard and start the comparison."""
         if self.pool is not None:
             self.pool.discard_except(engines.values())
-        screen = DashboardScreen(scenario, settings, engines, telemetry=self.telemetry)
+        screen = DashboardScreen(scenario, settings, engines, self.run_options)
         self.push_screen(screen)
         return screen
 
@@ -177,17 +182,18 @@ class FwCompareApp(App[int]):
     def action_runs(self) -> None:
         """Open the list of saved runs."""
         if not isinstance(self.screen, RunsScreen):
-            self.push_screen(RunsScreen(runs_dir()))
+            self.push_screen(RunsScreen(self.runs_folder))
 
-    def run_finished(self, screen: DashboardScreen) -> None:
+    def on_dashboard_screen_run_ended(self, message: DashboardScreen.RunEnded) -> None:
         """A dashboard's run has ended and its final figures are on screen."""
         if self.snapshot_path is not None:
+            code = message.exit_code
             self.set_timer(SNAPSHOT_SETTLE_S, lambda: self.call_after_refresh(
-                self._write_snapshot, screen))
+                self._write_snapshot, code))
         else:
             self.warm_engines()  # for "run again" or the next scenario
 
-    def _write_snapshot(self, screen: DashboardScreen) -> None:
+    def _write_snapshot(self, exit_code: int) -> None:
         path = self.snapshot_path
         assert path is not None
         try:
@@ -196,8 +202,7 @@ class FwCompareApp(App[int]):
         except OSError as err:
             self.exit(return_code=2, message=f"fwcompare-tui: error: cannot write {path}: {err}")
             return
-        state = screen.state
-        self.exit(return_code=state.exit_code() if state is not None else 1)
+        self.exit(return_code=exit_code)
 
     # -- keys and the command palette ----------------------------------------------------
     def key_help(self, screen: Screen) -> tuple[str, list[tuple[str, str]]]:

@@ -18,14 +18,7 @@ import numpy as np
 from engines.hosting.protocol import EngineReport
 from engines.registry import ENGINE_LABELS
 from engines.results.fairness import FairnessReport, fairness_of_state
-from engines.results.summary import engine_summary
-from engines.results.verdicts import (
-    EARLY_TOLERANCE,
-    INFER_TOLERANCE,
-    PARITY_TOLERANCE,
-    parity,
-    speedup,
-)
+from engines.results.verdicts import EARLY_TOLERANCE, INFER_TOLERANCE, PARITY_TOLERANCE
 from engines.run.state import PHASE_CODE, RunState
 from engines.settings import RunSettings
 from scenarios import Scenario
@@ -133,27 +126,19 @@ class FairnessView:
 
 @dataclass(frozen=True)
 class FinalFigures:
-    """Exact end-of-run figures, computed once (the same functions as the export)."""
+    """Exact end-of-run figures, as in the results document."""
 
     summaries: dict[str, dict[str, Any]]
     parity: dict[str, Any] | None
     speedup: dict[str, Any] | None
 
 
-def final_figures(state: RunState) -> FinalFigures:
-    """Exact summaries, parity and speed-up of a finished run (O(steps): call it once)."""
-    with state.lock:
-        batch = state.settings.batch_size
-        summaries = {n: engine_summary(es, batch) for n, es in state.engines.items()}
-        names = list(state.engines)
-        par = sp = None
-        if len(names) == 2:
-            a, b = (state.engines[n] for n in names)
-            par = parity(np.array(a.losses), np.array(b.losses), state.scenario.train.optimizer,
-                         state.settings.task)
-            sp = speedup({n: state.engines[n].steady_times() for n in names},
-                         seed=state.settings.seed)
-    return FinalFigures(summaries, par, sp)
+def final_figures(doc: dict[str, Any]) -> FinalFigures:
+    """The exact summaries, parity and speed-up of a finished run, read from its results
+    document (engines.results.finish builds it once, for the export and for the screen)."""
+    comparison = doc.get("comparison") or {}
+    return FinalFigures({n: e["summary"] for n, e in doc["engines"].items()},
+                        comparison.get("parity"), comparison.get("speedup"))
 
 
 class EngineTrack:

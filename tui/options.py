@@ -1,27 +1,125 @@
-"""Checks of the command line's values and the exit codes (no Textual, no framework)."""
+"""Options: what the command line asked for, checked once, before anything runs.
+
+`Options.from_args` turns argparse's namespace into one frozen, typed value and holds every
+input check: a value it refuses raises BadInput (exit code 2, nothing ran). Everything after it
+(the headless runner, the app) takes Options and never sees argparse. No Textual, no framework.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
 from engines.registry import ENGINE_NAMES
-from engines.settings import RunSettings, settings_for
-from scenarios import Scenario, find
+from engines.settings import MODES, RunSettings, settings_for
+from scenarios import Scenario, ScenarioError, discover, find
+
+from .paths import runs_dir, user_scenario_dir
 
 # --until-stable without --steps: at most this many times the scenario's steps.
 UNTIL_STABLE_STEP_FACTOR = 10
 
 EXIT_OK, EXIT_ENGINE_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
+Command = Literal["list", "list-runs", "compare", "headless", "app"]
+
+FAULT_SPEC = re.compile(r"(nan|error|oom|crash)@\d+|unavailable|slow")
+# Options whose argparse default equals RunSettings' own: only a different value is a choice.
+_CHOICE_OPTIONS = ("mode", "task", "schedule", "device")
+
 
 class BadInput(Exception):
     """Input the program refuses before running anything (exit code 2)."""
 
 
-def parse_size(text: str) -> tuple[int, int]:
+@dataclass(frozen=True)
+class Options:
+    """The checked command line. `command` says what to do; the other fields what with.
+
+    In the app, `scenario` is the one to open on its dashboard (None: the picker), and
+    `settings` are its run settings, or, with no scenario, those of the first scenario the
+    options fit (the picker starts from them).
+    """
+
+    command: Command
+    scenarios: tuple[Scenario, ...] = ()
+    problems: tuple[ScenarioError, ...] = ()  # scenario files skipped, with the reason
+    scenario: Scenario | None = None
+    settings: RunSettings | None = None
+    engines: dict[str, str] = field(default_factory=dict)  # name -> implementation
+    overrides: dict[str, Any] = field(default_factory=dict)  # run settings set on the line
+    export: str | None = None  # --export, as typed
+    snapshot: str | None = None
+    size: tuple[int, int] | None = None  # terminal size of --snapshot
+    compare: tuple[str, str] | None = None
+    telemetry: bool = True
+    until_stable: bool = False
+    repeat: int = 1
+    matrix_modes: tuple[str, ...] = ()  # non-empty: --matrix, with "eager" first
+    save_runs: bool = True
+    runs_folder: Path = field(default_factory=runs_dir)
+    user_dir: Path | None = None  # the user's scenario folder, as the picker names it
+
+    @property
+    def fixed(self) -> dict[str, Any]:
+        """Run settings the picker does not offer: hosting and injected faults."""
+        if self.settings is None:
+            return {}
+        return {"isolation": self.settings.isolation, "faults": dict(self.settings.faults)}
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Options:
+        """Check the parsed command line; raises BadInput for what it cannot honour.
+
+        The checks run in the order a user meets them: scenario files, the command, then
+        the options that command uses (so `--list` works whatever else is on the line).
+        """
+        try:
+            scenarios, problems = discover(args.scenario_file, user_scenario_dir())
+        except ScenarioError as err:
+            raise BadInput(str(err)) from None
+        found = dict(scenarios=tuple(scenarios), problems=tuple(problems),
+                     runs_folder=runs_dir(), user_dir=user_scenario_dir())
+        if args.list:
+            return cls("list", **found)
+        if args.list_runs:
+            return cls("list-runs", **found)
+        if args.compare:
+            return cls("compare", compare=(args.compare[0], args.compare[1]), **found)
+        if args.repeat < 1:
+            raise BadInput(f"--repeat: expected a positive integer, got {args.repeat}")
+        matrix_modes = _matrix_modes(args)
+        if args.export:
+            _check_export_path(args.export)
+        common = dict(found, engines=_engine_map(args), export=args.export,
+                      telemetry=not args.no_telemetry, save_runs=not args.no_save)
+        if args.no_tui or args.matrix:
+            scenario = _pick_scenario(args, scenarios)
+            return cls("headless", scenario=scenario, settings=_settings(args, scenario),
+                       until_stable=args.until_stable, repeat=args.repeat,
+                       matrix_modes=matrix_modes, **common)
+        if args.until_stable or args.repeat > 1:
+            raise BadInput("--until-stable and --repeat run headless: add --no-tui")
+        size = _parse_size(args.size) if args.snapshot else None
+        scenario = None
+        if args.scenario or args.scenario_file or args.snapshot:
+            scenario = _pick_scenario(args, scenarios)
+            settings = _settings(args, scenario)
+        else:
+            settings = _first_fit(args, scenarios)
+        if args.snapshot:
+            _check_snapshot_path(args.snapshot)
+        return cls("app", scenario=scenario, settings=settings, overrides=_overrides(args),
+                   snapshot=args.snapshot, size=size, **common)
+
+
+# -- the checks --------------------------------------------------------------------------------
+
+def _parse_size(text: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
@@ -31,9 +129,13 @@ def parse_size(text: str) -> tuple[int, int]:
     return w, h
 
 
-def pick_scenario(args: argparse.Namespace, scenarios: list[Scenario]) -> Scenario:
-    if args.scenario:
-        return find(args.scenario, scenarios)
+def _pick_scenario(args: argparse.Namespace, scenarios: list[Scenario]) -> Scenario:
+    """--scenario by name, else the last --scenario-file."""
+    try:
+        if args.scenario:
+            return find(args.scenario, scenarios)
+    except ScenarioError as err:
+        raise BadInput(str(err)) from None
     if args.scenario_file:
         path = str(Path(args.scenario_file[-1]))
         for s in scenarios:
@@ -43,7 +145,7 @@ def pick_scenario(args: argparse.Namespace, scenarios: list[Scenario]) -> Scenar
                    "(see --list)")
 
 
-def engine_map(args: argparse.Namespace) -> dict[str, str]:
+def _engine_map(args: argparse.Namespace) -> dict[str, str]:
     names = [n.strip() for n in args.engines.split(",") if n.strip()]
     if not names:
         raise BadInput("--engines: name at least one engine")
@@ -55,10 +157,20 @@ def engine_map(args: argparse.Namespace) -> dict[str, str]:
     return {n: (f"fake:{n}" if args.fake else n) for n in names}
 
 
-FAULT_SPEC = re.compile(r"(nan|error|oom|crash)@\d+|unavailable|slow")
+def _matrix_modes(args: argparse.Namespace) -> tuple[str, ...]:
+    """--matrix's modes, eager first (the baseline of "pays off after"); () without --matrix."""
+    if not args.matrix:
+        return ()
+    modes = tuple(m.strip() for m in args.matrix_modes.split(",") if m.strip())
+    if not modes or any(m not in MODES for m in modes):
+        raise BadInput(f"--matrix-modes: expected some of {', '.join(MODES)}, got "
+                       f"{args.matrix_modes!r}")
+    if args.repeat > 1:
+        raise BadInput("--matrix and --repeat cannot be combined")
+    return modes if "eager" in modes else ("eager", *modes)
 
 
-def check_export_path(path: str) -> None:
+def _check_export_path(path: str) -> None:
     """Refuse an --export path that cannot be written, before anything runs."""
     if not path.endswith(".json"):
         raise BadInput(f"--export: expected a path ending in .json, got {path!r}")
@@ -69,7 +181,15 @@ def check_export_path(path: str) -> None:
         raise BadInput(f"--export: folder {str(folder)!r} is not writable")
 
 
-def make_settings(args: argparse.Namespace, scenario: Scenario) -> RunSettings:
+def _check_snapshot_path(path: str) -> None:
+    snap = Path(path)
+    if snap.suffix.lower() != ".svg":
+        raise BadInput(f"--snapshot: expected a path ending in .svg, got {path!r}")
+    if not snap.resolve().parent.is_dir():
+        raise BadInput(f"--snapshot: folder {str(snap.resolve().parent)!r} does not exist")
+
+
+def _faults(args: argparse.Namespace) -> dict[str, str]:
     faults: dict[str, str] = {}
     for item in args.fault:
         if "=" not in item:
@@ -83,8 +203,14 @@ def make_settings(args: argparse.Namespace, scenario: Scenario) -> RunSettings:
         faults[k] = v
     if faults and not args.fake:
         raise BadInput("--fault only works with --fake engines")
+    return faults
+
+
+def _settings(args: argparse.Namespace, scenario: Scenario) -> RunSettings:
+    """The run settings of `scenario` under these options."""
+    faults = _faults(args)
     steps = args.steps
-    if getattr(args, "until_stable", False) and steps is None:
+    if args.until_stable and steps is None:
         steps = scenario.train.steps * UNTIL_STABLE_STEP_FACTOR
     try:
         return settings_for(
@@ -95,3 +221,26 @@ def make_settings(args: argparse.Namespace, scenario: Scenario) -> RunSettings:
         )
     except ValueError as err:
         raise BadInput(f"--{str(err).replace('_', '-')}") from None
+
+
+def _first_fit(args: argparse.Namespace, scenarios: list[Scenario]) -> RunSettings:
+    """Settings for the first scenario the options fit; BadInput when they fit none."""
+    first_error: BadInput | None = None
+    for s in scenarios:
+        try:
+            return _settings(args, s)
+        except BadInput as err:
+            first_error = first_error or err
+    raise first_error or BadInput("no scenarios")
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Run settings the user chose on the command line (the picker starts from them)."""
+    defaults = RunSettings()
+    out = {k: getattr(args, k) for k in ("steps", "batch_size", "warmup_steps", "threads")
+           if getattr(args, k) is not None}
+    for k in _CHOICE_OPTIONS:
+        v = getattr(args, k)
+        if v is not None and v != getattr(defaults, k):
+            out[k] = v
+    return out

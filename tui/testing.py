@@ -6,12 +6,13 @@ Nothing here runs in normal use; it lives in the package so tests and benchmarks
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import io
+import html
+import re
 import time
+from dataclasses import replace
 from typing import Any, Callable
 
-from rich.console import Console
+from rich.cells import cell_len
 
 from engines import Comparison
 from engines.hosting.protocol import EngineReport
@@ -19,6 +20,8 @@ from engines.settings import RunSettings
 from scenarios import Scenario
 
 FAKE_ENGINES = {"pytorch": "fake:pytorch", "tensorflow": "fake:tensorflow"}
+# Command-line options for fake engines that step slowly (runs that last until cancelled).
+SLOW_FAKES = ("--fault", "pytorch=slow", "--fault", "tensorflow=slow")
 
 # A fixed telemetry sample with one GPU, for stable pictures of the hardware panel.
 GPU_SAMPLE: dict[str, Any] = {
@@ -29,6 +32,33 @@ GPU_SAMPLE: dict[str, Any] = {
               "power_w": 212.0, "temp_c": 64,
               "engine_mem": {"pytorch": 3 * 2**30, "tensorflow": 5 * 2**30}}],
 }
+
+
+def app_for(*argv: str, comparison_factory: Callable[..., Any] | None = None,
+            prewarm: bool = True, **changes: Any):
+    """The app exactly as `fwcompare-tui --fake --threads 1 ARGV...` makes it.
+
+    `changes` replace fields of the checked Options (e.g. `problems`); the user's scenario
+    folder is left unnamed so pictures do not depend on where it is. `comparison_factory`
+    and `prewarm` go to the app (stand-in comparisons, no early engine processes).
+    """
+    from .app import FwCompareApp
+    from .cli import parse_options
+
+    options = replace(parse_options(["--fake", "--threads", "1", *argv]),
+                      **{"user_dir": None, **changes})
+    return FwCompareApp(options, comparison_factory=comparison_factory, prewarm=prewarm)
+
+
+class Notifications(list):
+    """The text of every notification the app shows, in order. Pass it to `run_test` as its
+    `message_hook` (public API; the app keeps its own list privately)."""
+
+    def __call__(self, message: Any) -> None:
+        from textual.notifications import Notify
+
+        if isinstance(message, Notify):
+            self.append(message.notification.message)
 
 
 async def wait_for(pilot, predicate: Callable[[], bool], timeout: float = 15.0,
@@ -47,14 +77,30 @@ def run_complete(app) -> bool:
     return bool(dashboards) and dashboards[-1].final_applied
 
 
+# One run of characters in the SVG screenshot: its x position and the line it is clipped to.
+_SVG_TEXT = re.compile(r'<text [^>]*?x="([0-9.]+)"[^>]*?clip-path="url\(#[^)]*-line-(\d+)\)"'
+                       r'[^>]*>(.*?)</text>')
+_SVG_CHAR_WIDTH = 20 * 0.61  # Rich's export_svg: font size 20, aspect ratio 0.61
+
+
 def screen_text(app) -> str:
-    """The current screen as plain text (what a user reads), for assertions."""
+    """The current screen as plain text (what a user reads), for assertions.
+
+    Read back from the app's public SVG screenshot: each run of text sits at its column
+    (x / character width) on its line; the blanks between runs are spaces.
+    """
+    lines: dict[int, list[tuple[int, str]]] = {}
+    for x, line, text in _SVG_TEXT.findall(app.export_screenshot()):
+        lines.setdefault(int(line), []).append((round(float(x) / _SVG_CHAR_WIDTH),
+                                                html.unescape(text).replace("\xa0", " ")))
     width, height = app.size
-    console = Console(width=width, height=height, file=io.StringIO(), record=True,
-                      force_terminal=True, color_system="truecolor", legacy_windows=False)
-    console.print(app.screen._compositor.render_update(
-        full=True, screen_stack=app._background_screens))
-    return console.export_text()
+    out = []
+    for y in range(height):
+        row = ""
+        for column, text in sorted(lines.get(y, [])):
+            row += " " * max(0, column - cell_len(row)) + text
+        out.append(row + " " * (width - cell_len(row)))
+    return "\n".join(out)
 
 
 def injected_telemetry(samples: list[dict[str, Any]], gpu_status: str = "ok"):
@@ -80,7 +126,7 @@ def xla_on_tensorflow(scenario: Scenario, settings: RunSettings, engines: dict[s
 
     def patched(name: str, report: EngineReport) -> None:
         if name == "tensorflow":
-            report = dataclasses.replace(report, config={**report.config, "xla": True})
+            report = replace(report, config={**report.config, "xla": True})
         set_report(name, report)
 
     comp.state.set_report = patched  # type: ignore[method-assign]
@@ -92,17 +138,6 @@ async def settle(pilot, frames: int = 3) -> None:
     for _ in range(frames):
         await pilot.pause(0.1)
     await asyncio.sleep(0)
-
-
-def sync(coro_fn):
-    """Run an async test body with asyncio.run (no asyncio plugin is needed for pytest)."""
-    import functools
-
-    @functools.wraps(coro_fn)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(coro_fn(*args, **kwargs))
-
-    return wrapper
 
 
 # Two saved runs with fixed content (simulated engines, a fixed machine, fixed start times),

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from ..registry import ENGINE_LABELS
 from ..settings import RunSettings
 from ..stats import summarize
 from .document import refresh_fairness
@@ -111,38 +110,3 @@ def inference_rows(doc: dict[str, Any]) -> list[InferenceRow]:
             rows.append(InferenceRow(int(key), n, s.get("p50_s"), s.get("p90_s"), s.get("p99_s"),
                                      s.get("samples_per_s"), s.get("unstable")))
     return rows
-
-
-def format_inference(doc: dict[str, Any]) -> str:
-    """The latency table and output parity as text (headless CLI)."""
-    inf = doc.get("inference") or {}
-    rows = [("batch", "engine", "p50", "p90", "p99", "samples/s", "")]
-
-    def ms(x: float | None) -> str:
-        return "-" if x is None else f"{x * 1e3:.3g} ms"
-
-    for r in inference_rows(doc):
-        rows.append((str(r.batch_size), ENGINE_LABELS.get(r.engine, r.engine), ms(r.p50_s),
-                     ms(r.p90_s), ms(r.p99_s),
-                     f"{r.samples_per_s:.0f}" if r.samples_per_s else "-",
-                     "unstable" if r.unstable else ""))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    for key, sp in (inf.get("speedup") or {}).items():
-        if sp:
-            lo, hi = sp["ci95"]
-            lines.append(f"batch {key}: {ENGINE_LABELS.get(sp['faster'], sp['faster'])} is "
-                         f"{sp['ratio']:.2f}x faster per batch (95% CI {lo:.2f}-{hi:.2f})"
-                         f"{' [unstable]' if sp['unstable'] else ''}")
-    for key, p in (inf.get("output_parity") or {}).items():
-        if p:
-            if p.get("max_abs_diff") is None:
-                why = p.get("error", "non-finite outputs")
-                lines.append(f"output parity, batch {key}: MISMATCH ({why})")
-            else:
-                lines.append(f"output parity, batch {key}: "
-                             f"{'OK' if p['within_tolerance'] else 'MISMATCH'}, max |logits "
-                             f"difference| {p['max_abs_diff']:.2e} on batch {p['batch_index']} "
-                             f"(relative {p['max_rel_diff']:.1e}, tolerance {p['tolerance']:.0e})")
-    return "\n".join(lines)

@@ -1,9 +1,10 @@
-"""--matrix: train and infer in every mode on both engines, in one table.
+"""--matrix: train and infer in every mode on both engines, as the rows of one document.
 
 Each cell (task, mode) is an ordinary comparison (both engines taking turns). Rows give each
 engine's steady-state median, its first-step (trace/compile) cost and the number of steps after
 which the compiled mode has paid for its compile cost against the same engine's eager mode.
 That is how a user checks "static graphs train slower but infer faster" on their machine.
+The front end prints the rows as a table (tui.reports.matrix_table).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..registry import ENGINE_LABELS
 from ..settings import MODES, RunSettings
 from ..stats import breakeven_steps
 from .document import SCHEMA
@@ -113,40 +113,3 @@ def build_matrix_doc(cell_docs: list[dict[str, Any]], base: RunSettings,
         },
         "started": first.get("started"),
     }
-
-
-def format_matrix(rows: list[dict[str, Any]]) -> str:
-    """The matrix table as text (headless CLI)."""
-    def ms(x: Any) -> str:
-        if not isinstance(x, (int, float)):
-            return "-"
-        return f"{x:.2f} s" if x >= 1 else f"{x * 1e3:.3g} ms"
-
-    table = [("task", "engine", "mode", "median step", "IQR", "first step", "vs eager",
-              "pays off after", "parity")]
-    for r in rows:
-        if r["mode"] == "eager":
-            pays = "(baseline)"
-        elif r["breakeven_steps"] is None:
-            pays = "never" if r["median_step_s"] else "-"
-        else:
-            n = r["breakeven_steps"]
-            pays = f"{n} step{'s' if n != 1 else ''}"
-        vs = f"{r['speedup_vs_eager']:.2f}x" if r["speedup_vs_eager"] else "-"
-        med = ms(r["median_step_s"]) + (" ~" if r["unstable"] else "")
-        status = "" if r["status"] == "done" else f" [{r['status']}]"
-        table.append((r["task"], ENGINE_LABELS.get(r["engine"], r["engine"]),
-                      str(r["mode_label"]) + status, med, ms(r["iqr_step_s"]),
-                      ms(r["first_step_s"]), vs, pays,
-                      {True: "ok", False: "MISMATCH", None: "-"}[r["parity_ok"]]))
-    widths = [max(len(t[i]) for t in table) for i in range(len(table[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(t, widths)).rstrip() for t in table]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    lines.append("~ unstable (IQR/median > 10 %). vs eager: eager median / this median (same "
-                 "engine, same task). pays off after: steps until the first-step (compile) cost "
-                 "is recovered; never = not faster per step.")
-    for r in rows:
-        if r["error"]:
-            lines.append(f"{r['task']}/{r['mode']} {ENGINE_LABELS.get(r['engine'], r['engine'])}"
-                         f": {r['error']}")
-    return "\n".join(lines)

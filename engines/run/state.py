@@ -51,12 +51,6 @@ class EngineState:
         return ENGINE_LABELS.get(self.name, self.name)
 
     @property
-    def phase(self) -> str:
-        """Old name of `stage`, kept only for tui/cli.py's progress line, which another branch
-        is rewriting; remove once that line reads `stage`."""
-        return self.stage
-
-    @property
     def steps_done(self) -> int:
         return len(self.losses)
 

@@ -2,12 +2,15 @@
 
 The engines never call into the UI. A timer pulls the RunState at most REFRESH_HZ times a
 second and updates every widget inside one `batch_update()`; once the run has ended, the exact
-figures are computed in a thread worker and arrive as one message.
+figures are read from the results document that ends the run (engines.results.finish: built,
+exported and saved once, in a thread worker); they arrive as one message, and the screen then
+posts RunEnded for the app.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -19,16 +22,14 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from engines.registry import ENGINE_LABELS
-from engines.results.document import build_results, write_json
 from engines.results.fairness import fairness_of_state
-from engines.results.store import save_run
+from engines.results.finish import RunEnd, finish_run
 from engines.run.driver import RunDriver
 from engines.settings import RunSettings
 from scenarios import Scenario
 
-from ..live_model import DashboardModel, FinalFigures, final_figures
+from ..live_model import DashboardModel, final_figures
 from ..palette import engine_color
-from ..paths import runs_dir
 from ..widgets.engine_column import EngineColumn
 from ..widgets.fairness_line import FairnessLine
 from ..widgets.hardware_panel import HardwarePanel
@@ -53,26 +54,23 @@ KEY_HELP = [
 ]
 
 
+@dataclass(frozen=True)
+class DashboardOptions:
+    """How the dashboard runs and ends its runs, fixed when it is made."""
+
+    telemetry: bool = True
+    export_path: Path | None = None  # every run's results are written here when it ends
+    runs_folder: Path | None = None  # runs that end on their own are saved here; None: not
+    announce_export: bool = True  # say "results written to ..." (not in --snapshot pictures)
+
+
 class FinalReady(Message):
-    """A run ended and its exact figures are computed (posted from a worker thread)."""
+    """A run ended: its results document is built, exported and saved (from a worker)."""
 
-    def __init__(self, run_id: int, figures: FinalFigures | None, exported: str | None,
-                 export_error: str | None) -> None:
+    def __init__(self, run_id: int, end: RunEnd) -> None:
         super().__init__()
         self.run_id = run_id
-        self.figures = figures
-        self.exported = exported
-        self.export_error = export_error
-
-
-class RunSaved(Message):
-    """A finished run was saved in the saved-runs folder, or could not be (from a worker)."""
-
-    def __init__(self, run_id: int, path: str | None, error: str | None) -> None:
-        super().__init__()
-        self.run_id = run_id
-        self.path = path
-        self.error = error
+        self.end = end
 
 
 class ExportDone(Message):
@@ -104,13 +102,21 @@ class DashboardScreen(Screen):
         Binding("f", "fairness", "fairness"),
     ]
 
+    class RunEnded(Message):
+        """A run has ended and its final figures are on screen (bubbles up to the app)."""
+
+        def __init__(self, exit_code: int) -> None:
+            super().__init__()
+            self.exit_code = exit_code  # 0 when every engine finished its steps
+
     def __init__(self, scenario: Scenario, settings: RunSettings, engines: dict[str, str],
-                 telemetry: bool = True) -> None:
+                 options: DashboardOptions | None = None) -> None:
         super().__init__()
         self.scenario = scenario
         self.settings = settings
         self.engines = dict(engines)
-        self.telemetry = telemetry
+        self.options = options or DashboardOptions()
+        self.telemetry = self.options.telemetry
         self.log_scale = False
         self.wall_axis = False
         self.run_id = 0
@@ -202,53 +208,34 @@ class DashboardScreen(Screen):
         self.query_one(HardwarePanel).show(model.hardware_view())
 
     def _finish(self, run_id: int, comparison: RunDriver) -> None:
-        """Worker thread: wait for the engine threads, compute exact figures, auto-export,
-        then save the run (unless the user cancelled it) in the saved-runs folder."""
+        """Worker thread: wait for the engine threads, then end the run: its results document
+        (the final figures), the export, and the save (unless the user cancelled the run)."""
         comparison.wait(timeout=10.0)
-        state = comparison.state
-        figures = final_figures(state)
-        exported = error = None
-        doc: dict | None = None
-        path = self.app.auto_export_path
-        if path:
-            try:
-                doc = build_results(state)
-                write_json(doc, path)
-                exported = str(path)
-            except (OSError, ValueError) as err:
-                error = f"{type(err).__name__}: {err}"
-        self.post_message(FinalReady(run_id, figures, exported, error))
-        if not self.app.save_runs or not ended_on_its_own(comparison):
-            return
-        try:
-            saved = save_run(doc if doc is not None else build_results(state), runs_dir())
-            self.post_message(RunSaved(run_id, str(saved), None))
-        except (OSError, ValueError) as err:
-            self.post_message(RunSaved(run_id, None, f"{type(err).__name__}: {err}"))
-
-    def on_run_saved(self, message: RunSaved) -> None:
-        if message.run_id != self.run_id:
-            return
-        self.saved_path = message.path
-        if message.error:
-            self.notify(f"could not save the run in {runs_dir()}: {message.error}",
-                        title="Saved runs", severity="warning", timeout=8)
+        keep = self.options.runs_folder if ended_on_its_own(comparison) else None
+        end = finish_run(comparison.state, export_path=self.options.export_path,
+                         runs_folder=keep)
+        self.post_message(FinalReady(run_id, end))
 
     def on_final_ready(self, message: FinalReady) -> None:
         if message.run_id != self.run_id or self.model is None:
             return
+        end = message.end
+        self.saved_path = str(end.saved) if end.saved is not None else None
         self.model.update(self.comparison.state)
-        if message.figures is not None:
-            self.model.apply_final(message.figures)
+        self.model.apply_final(final_figures(end.doc))
         with self.app.batch_update():
             self.render_model()
         self.final_applied = True
         self.refresh_bindings()
-        if message.exported and not self.app.snapshot_path:
-            self.notify(f"results written to {message.exported}", timeout=4)
-        if message.export_error:
-            self.notify(f"export failed: {message.export_error}", severity="error")
-        self.app.run_finished(self)
+        if end.exported is not None and self.options.announce_export:
+            self.notify(f"results written to {end.exported}", timeout=4)
+        if end.export_error is not None:
+            self.notify(f"export failed: {_why(end.export_error)}", severity="error")
+        if end.save_error is not None:
+            self.notify(f"could not save the run in {self.options.runs_folder}: "
+                        f"{_why(end.save_error)}", title="Saved runs", severity="warning",
+                        timeout=8)
+        self.post_message(self.RunEnded(self.comparison.state.exit_code()))
 
     # -- keys ----------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple) -> bool | None:
@@ -289,8 +276,8 @@ class DashboardScreen(Screen):
 
     def default_export_path(self) -> str:
         """--export's path, else a timestamped file in the current folder."""
-        if self.app.auto_export_path:
-            return str(self.app.auto_export_path)
+        if self.options.export_path:
+            return str(self.options.export_path)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         return str(Path.cwd() / f"fwcompare-{self.scenario.name}-{stamp}.json")
 
@@ -305,11 +292,9 @@ class DashboardScreen(Screen):
         comparison, partial = self.comparison, self.running
 
         def work() -> None:
-            try:
-                write_json(build_results(comparison.state), path)
-                self.post_message(ExportDone(path, None, partial))
-            except (OSError, ValueError) as err:
-                self.post_message(ExportDone(path, f"{type(err).__name__}: {err}", partial))
+            end = finish_run(comparison.state, export_path=path)
+            error = _why(end.export_error) if end.export_error is not None else None
+            self.post_message(ExportDone(path, error, partial))
 
         self.run_worker(work, thread=True, group="export", exit_on_error=False)
 
@@ -319,3 +304,7 @@ class DashboardScreen(Screen):
         else:
             note = " (partial: the run was still going)" if message.partial else ""
             self.notify(f"results written to {message.path}{note}", timeout=4)
+
+
+def _why(err: Exception) -> str:
+    return f"{type(err).__name__}: {err}"

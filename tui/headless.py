@@ -1,0 +1,190 @@
+"""The headless run (--no-tui, --matrix): progress lines, then the reports. No Textual.
+
+`run_headless` runs what the Options ask for (one comparison, both batch sizes of an infer run,
+K repeats, or every cell of the matrix), prints the text reports, and ends the run the way the
+app does (`engines.results.finish.finish_run`: export, then save). Ctrl-C stops the engines;
+the partial results are still printed and exported, never saved.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any, TextIO
+
+from engines import Comparison, RunState
+from engines.registry import ENGINE_LABELS
+from engines.results.document import build_results
+from engines.results.finish import RunEnd, finish_run
+from engines.results.inference import inference_settings, merge_inference
+from engines.results.matrix import build_matrix_doc, matrix_cells
+from engines.results.repeats import merge_repeats, repeat_orders
+from engines.settings import RunSettings
+from scenarios import Scenario
+
+from .options import EXIT_ENGINE_FAILED, EXIT_INTERRUPTED, EXIT_OK, Options
+from .reports import fairness_text, inference_table, matrix_table, repeat_table, summary_table
+
+
+class Interrupted(Exception):
+    """Ctrl-C during a run: the engines were stopped. `doc` is the interrupted comparison's
+    (partial) results document."""
+
+    def __init__(self, doc: dict[str, Any]):
+        super().__init__("interrupted")
+        self.doc = doc
+
+
+def progress_line(state: RunState) -> str:
+    """One line of progress: each engine's lifecycle, steps done and latest loss."""
+    parts = []
+    with state.lock:
+        for es in state.engines.values():
+            loss = f" loss {es.losses[-1]:.4g}" if len(es.losses) else ""
+            parts.append(f"{es.label}: {es.stage} {es.steps_done}/{state.settings.steps}{loss}")
+    return " | ".join(parts)
+
+
+def execute(comp: Comparison, out: TextIO) -> tuple[dict[str, Any], bool]:
+    """Run one comparison with progress lines; returns (results document, interrupted)."""
+    tty = out.isatty()
+    last = [0.0]
+
+    def poll() -> None:
+        now = time.monotonic()
+        if now - last[0] < (0.2 if tty else 2.0):
+            return
+        last[0] = now
+        line = progress_line(comp.state)
+        if tty:
+            print("\r\033[K" + line[: os.get_terminal_size().columns - 1], end="", file=out,
+                  flush=True)
+        else:
+            print(line, file=out, flush=True)
+
+    interrupted = False
+    comp.start()
+    try:
+        comp.wait(poll=poll)
+    except KeyboardInterrupt:
+        interrupted = True
+        print("\ninterrupted: stopping both engines...", file=out, flush=True)
+        comp.cancel()
+        comp.wait(timeout=2.0)
+    if tty:
+        print("\r\033[K", end="", file=out)
+    return build_results(comp.state), interrupted
+
+
+def _describe(settings: RunSettings) -> str:
+    return (f"{settings.steps} steps, batch {settings.batch_size}, {settings.task}, "
+            f"{settings.mode}, {settings.schedule}")
+
+
+def _run_one(comp: Comparison, out: TextIO) -> dict[str, Any]:
+    doc, interrupted = execute(comp, out)
+    if interrupted:
+        raise Interrupted(doc)
+    return doc
+
+
+def run_plan(scenario: Scenario, settings: RunSettings, engines: dict[str, str], *,
+             telemetry: bool, until_stable: bool, repeat: int, out: TextIO) -> dict[str, Any]:
+    """Run one measurement (one comparison; both batch sizes for infer; K repeats) and return
+    its results document. Raises Interrupted on Ctrl-C."""
+
+    def one(st: RunSettings, first: str | None = None, tag: str = "") -> dict[str, Any]:
+        print(f"{tag}{_describe(st)}", file=out, flush=True)
+        return _run_one(Comparison(scenario, st, engines, telemetry=telemetry, first=first,
+                                   until_stable=until_stable), out)
+
+    def measurement(first: str | None, tag: str) -> dict[str, Any]:
+        if settings.task == "infer":
+            docs = [one(st, first, f"{tag}[infer, batch {st.batch_size}] ")
+                    for st in inference_settings(settings)]
+            return merge_inference(docs, seed=settings.seed)
+        return one(settings, first, tag)
+
+    if repeat <= 1:
+        return measurement(None, "")
+    docs = []
+    for r, order in enumerate(repeat_orders(list(engines), repeat)):
+        docs.append(measurement(order[0], f"[repeat {r + 1}/{repeat}, "
+                                          f"{ENGINE_LABELS.get(order[0], order[0])} first] "))
+    return merge_repeats(docs, seed=settings.seed)
+
+
+def run_matrix(scenario: Scenario, settings: RunSettings, engines: dict[str, str],
+               modes: tuple[str, ...], *, telemetry: bool, until_stable: bool,
+               out: TextIO) -> dict[str, Any]:
+    """Every (task, mode) cell as its own comparison; returns the matrix document."""
+    docs = []
+    cells = matrix_cells(engines, modes)
+    for i, cell in enumerate(cells):
+        st = cell.settings(settings)
+        who = ", ".join(ENGINE_LABELS.get(n, n) for n in cell.engines)
+        print(f"[matrix {i + 1}/{len(cells)}: {cell.label} on {who}] {_describe(st)}", file=out,
+              flush=True)
+        docs.append(_run_one(Comparison(scenario, st, cell.engines, telemetry=telemetry,
+                                        until_stable=until_stable), out))
+    return build_matrix_doc(docs, settings, engines)
+
+
+def reports(doc: dict[str, Any]) -> list[str]:
+    """The text reports of a finished measurement, in the order they are printed."""
+    if doc.get("kind") == "matrix":
+        return [matrix_table(doc["matrix"]["rows"])]
+    texts = [summary_table(doc)]
+    if doc.get("inference"):
+        texts.append(inference_table(doc))
+    if doc.get("repeats"):
+        texts.append(repeat_table(doc))
+    warnings = fairness_text(doc)
+    return texts + [warnings] if warnings else texts
+
+
+def run_headless(options: Options, out: TextIO | None = None) -> int:
+    """Run, print the reports, export and save; returns the exit code."""
+    out = out or sys.stdout
+    scenario, settings, engines = options.scenario, options.settings, options.engines
+    assert scenario is not None and settings is not None
+    what = "matrix" if options.matrix_modes else f"{settings.task}, {settings.mode}"
+    print(f"Running {scenario.name!r} on {', '.join(ENGINE_LABELS.get(n, n) for n in engines)}: "
+          f"{settings.steps} steps{' max (until stable)' if options.until_stable else ''}, batch "
+          f"{settings.batch_size}, {what}, {settings.schedule}"
+          f"{f', {options.repeat} repeats' if options.repeat > 1 else ''}", file=out, flush=True)
+    try:
+        if options.matrix_modes:
+            doc = run_matrix(scenario, settings, engines, options.matrix_modes,
+                             telemetry=options.telemetry, until_stable=options.until_stable,
+                             out=out)
+        else:
+            doc = run_plan(scenario, settings, engines, telemetry=options.telemetry,
+                           until_stable=options.until_stable, repeat=options.repeat, out=out)
+    except Interrupted as stop:
+        # The interrupted comparison's partial results: shown and exported, never saved.
+        print(summary_table(stop.doc), file=out, flush=True)
+        _tell(finish_run(stop.doc, export_path=options.export), options, out,
+              "partial results")
+        return EXIT_INTERRUPTED
+    for text in reports(doc):
+        print(text, file=out, flush=True)
+    end = finish_run(doc, export_path=options.export,
+                     runs_folder=options.runs_folder if options.save_runs else None)
+    _tell(end, options, out)
+    return EXIT_OK if end.ok else EXIT_ENGINE_FAILED
+
+
+def _tell(end: RunEnd, options: Options, out: TextIO, what: str = "results") -> None:
+    """Where the results went; a failed write is a message on stderr, not a traceback."""
+    if end.export_error is not None:
+        print(f"fwcompare-tui: error: could not write {options.export}: {end.export_error}",
+              file=sys.stderr)
+    elif options.export:
+        print(f"{what} written to {options.export}", file=out)
+    if end.save_error is not None:
+        print(f"warning: could not save the run in {options.runs_folder}: {end.save_error}",
+              file=sys.stderr)
+    elif end.saved is not None:
+        print(f"saved as {end.saved}", file=out)

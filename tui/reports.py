@@ -1,0 +1,268 @@
+"""The command line's plain-text reports, made from results documents and rows.
+
+Summary, inference latency, repeats, fairness, the --matrix table, two runs side by side, the
+saved runs (--list-runs) and the scenarios (--list). Pure functions that return text; the
+engines return documents and rows, never text. No Textual.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from engines.registry import ENGINE_LABELS
+from engines.results.diff import RunComparison
+from engines.results.inference import inference_rows
+from engines.results.store import RunInfo
+from scenarios import Scenario, ScenarioError
+
+# Rows of the fairness table the summary prints (the export and the app show every row).
+FAIRNESS_TABLE_KEYS = ("version", "device", "dtype", "threads", "mode", "tf32", "onednn", "xla",
+                       "batch_size")
+
+
+def _label(name: str) -> str:
+    return ENGINE_LABELS.get(name, name)
+
+
+def _duration(x: Any, unit: str = "ms") -> str:
+    """'1.27 ms' below a second, '2.01 s' above (unit 's': always seconds); '-' if unknown."""
+    if not isinstance(x, (int, float)):
+        return "-"
+    return f"{x * 1e3:.3g} ms" if unit == "ms" and x < 1 else f"{x:.2f} s"
+
+
+def _ms(x: float | None) -> str:
+    """Always in milliseconds (latencies of a batch, whatever their size)."""
+    return "-" if x is None else f"{x * 1e3:.3g} ms"
+
+
+def _columns(rows: Sequence[Sequence[str]], rule: bool = False) -> list[str]:
+    """Rows left-aligned in columns two spaces apart; `rule`: dashes under the header."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    if rule:
+        lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
+
+
+# -- one run -----------------------------------------------------------------------------------
+
+def summary_table(doc: dict[str, Any]) -> str:
+    """Per-engine figures, errors, parity, speed-up, until-stable and the settings line."""
+    rows = [("engine", "status", "steps", "median", "IQR", "samples/s", "first step", "import",
+             "final loss", "stable")]
+    for name, e in doc["engines"].items():
+        s = e["summary"]
+        rows.append((
+            _label(name), e["status"], str(s["steps_done"]),
+            _duration(s["median_step_s"]), _duration(s["iqr_step_s"]),
+            f"{s['samples_per_s']:.0f}" if s["samples_per_s"] else "-",
+            _duration(e["phases_s"].get("first_step")),
+            _duration(e["phases_s"].get("import"), "s"),
+            f"{s['final_loss']:.5g}" if s["final_loss"] is not None else "-",
+            _stable_cell(s),
+        ))
+    lines = _columns(rows, rule=True)
+    for name, e in doc["engines"].items():
+        if e["error"]:
+            lines.append(f"{_label(name)} {e['status']}: {e['error']}")
+    comp = doc.get("comparison", {})
+    par = comp.get("parity")
+    if par and par["steps_compared"]:
+        lines.append(_parity_line(par))
+    sp = comp.get("speedup")
+    if sp:
+        lo, hi = sp["ci95"]
+        caveat = " [unstable measurement]" if sp["unstable"] else ""
+        if par and par.get("within_tolerance") is False:
+            caveat += " [parity failed: the engines did not do the same work]"
+        lines.append(f"speed-up: {_label(sp['faster'])} is "
+                     f"{sp['ratio']:.2f}x faster per step (95% CI {lo:.2f}-{hi:.2f}){caveat}")
+    stab = comp.get("stability") or {}
+    if stab.get("until_stable"):
+        parts = []
+        for name, at in (stab.get("stopped_at_step") or {}).items():
+            stable = "stable" if (stab.get("stable") or {}).get(name) else "NOT stable"
+            done = doc["engines"][name]["summary"]["steps_done"]
+            parts.append(f"{_label(name)} stable, stopped at step {at}" if at is not None else
+                         f"{_label(name)} {stable} after all {done} steps")
+        lines.append("until stable: " + "; ".join(parts))
+    st = doc["settings"]
+    contended = " (contended)" if st["schedule"] == "parallel" else ""
+    lines.append(f"settings: task {st['task']}, mode {st['mode']}, schedule {st['schedule']}"
+                 f"{contended}, device {st['device']}, {st['threads']} thread(s) each, "
+                 f"batch {st['batch_size']}, {st['isolation']}")
+    return "\n".join(lines)
+
+
+def _parity_line(par: dict[str, Any]) -> str:
+    def sci(x: float | None) -> str:
+        return "n/a (non-finite)" if x is None else f"{x:.2e}"
+
+    verdict = "OK" if par["within_tolerance"] else "MISMATCH"
+    line = (f"parity: {verdict}: first {par.get('early_steps', 0)} steps agree to "
+            f"{sci(par.get('early_max_rel_loss_diff'))} relative "
+            f"(tolerance {par.get('early_tolerance', par['tolerance']):.0e})")
+    if par["steps_compared"] > par.get("early_steps", 0):
+        line += (f"; all {par['steps_compared']} steps to {sci(par['max_rel_loss_diff'])} "
+                 f"(drift tolerance {par['tolerance']:.0e})")
+    return line
+
+
+def _stable_cell(s: dict[str, Any]) -> str:
+    """'yes (4%)' / 'NO (21%)': IQR/median against the 10 % limit."""
+    if s.get("unstable") is None:
+        return "-"
+    med = s.get("median_step_s")
+    rel = s.get("iqr_over_median")
+    if rel is None and med:
+        rel = (s.get("iqr_step_s") or 0.0) / med
+    pct = f" ({rel:.0%})" if isinstance(rel, (int, float)) else ""
+    return ("NO" if s["unstable"] else "yes") + pct
+
+
+def inference_table(doc: dict[str, Any]) -> str:
+    """The latency table (p50/p90/p99 per batch size) and output parity of an infer run."""
+    inf = doc.get("inference") or {}
+    rows = [("batch", "engine", "p50", "p90", "p99", "samples/s", "")]
+    for r in inference_rows(doc):
+        rows.append((str(r.batch_size), _label(r.engine), _ms(r.p50_s), _ms(r.p90_s),
+                     _ms(r.p99_s), f"{r.samples_per_s:.0f}" if r.samples_per_s else "-",
+                     "unstable" if r.unstable else ""))
+    lines = _columns(rows, rule=True)
+    for key, sp in (inf.get("speedup") or {}).items():
+        if sp:
+            lo, hi = sp["ci95"]
+            lines.append(f"batch {key}: {_label(sp['faster'])} is "
+                         f"{sp['ratio']:.2f}x faster per batch (95% CI {lo:.2f}-{hi:.2f})"
+                         f"{' [unstable]' if sp['unstable'] else ''}")
+    for key, p in (inf.get("output_parity") or {}).items():
+        if p:
+            if p.get("max_abs_diff") is None:
+                why = p.get("error", "non-finite outputs")
+                lines.append(f"output parity, batch {key}: MISMATCH ({why})")
+            else:
+                lines.append(f"output parity, batch {key}: "
+                             f"{'OK' if p['within_tolerance'] else 'MISMATCH'}, max |logits "
+                             f"difference| {p['max_abs_diff']:.2e} on batch {p['batch_index']} "
+                             f"(relative {p['max_rel_diff']:.1e}, tolerance {p['tolerance']:.0e})")
+    return "\n".join(lines)
+
+
+def repeat_table(doc: dict[str, Any]) -> str:
+    """Per-repeat medians, the ratio of each repeat, and their spread."""
+    rep = doc.get("repeats") or {}
+    names = list(doc.get("engines") or {})
+    sp = (doc.get("comparison") or {}).get("speedup")
+    head = ["repeat", "first", *(f"{_label(n)} median" for n in names)]
+    if sp:
+        head.append(f"{_label(sp['slower'])}/{_label(sp['faster'])}")
+    rows = [tuple(head)]
+    for r in rep.get("runs", []):
+        first = (r.get("order") or ["?"])[0]
+        cells = [str(r["repeat"] + 1), _label(first)]
+        cells += [_duration(r["median_step_s"].get(n)) for n in names]
+        if sp:
+            cells.append(f"{r['ratio']:.3f}" if r.get("ratio") else "-")
+        rows.append(tuple(cells))
+    lines = _columns(rows, rule=True)
+    for n, spread in (rep.get("median_spread") or {}).items():
+        if spread.get("median"):
+            lines.append(f"{_label(n)}: per-repeat medians "
+                         f"{_duration(spread['min'])}..{_duration(spread['max'])} "
+                         f"(spread {spread['rel_range']:.1%} of the median)")
+    rs = rep.get("ratio_spread") or {}
+    if rs.get("median"):
+        lines.append(f"ratio across repeats: {rs['min']:.3f}..{rs['max']:.3f} "
+                     f"(spread {rs['rel_range']:.1%})")
+    return "\n".join(lines)
+
+
+def fairness_text(doc: dict[str, Any]) -> str:
+    """What each engine ran with (flagged '!' where the sides differ in something that changes
+    speed), then the warnings. The full report, with the measures taken, is in the export."""
+    fair = doc.get("fairness") or {}
+    names = fair.get("engines") or []
+    lines = []
+    rows = [("", *(_label(n) for n in names))]
+    for r in fair.get("rows", []):
+        if r["key"] in FAIRNESS_TABLE_KEYS:
+            flag = "! " if r["differs"] and r["affects_speed"] else "  "
+            rows.append((flag + r["label"], *(r["values"].get(n, "?") for n in names)))
+    if len(rows) > 1 and names:
+        lines += _columns(rows)
+    for w in fair.get("warnings", []):
+        lines.append(f"{'WARNING' if w['level'] == 'warning' else 'note'}: {w['text']}")
+    return "\n".join(lines)
+
+
+# -- --matrix ----------------------------------------------------------------------------------
+
+def matrix_table(rows: list[dict[str, Any]]) -> str:
+    """The --matrix rows (engines.results.matrix.matrix_rows) as a table, with its legend."""
+    table = [("task", "engine", "mode", "median step", "IQR", "first step", "vs eager",
+              "pays off after", "parity")]
+    for r in rows:
+        if r["mode"] == "eager":
+            pays = "(baseline)"
+        elif r["breakeven_steps"] is None:
+            pays = "never" if r["median_step_s"] else "-"
+        else:
+            n = r["breakeven_steps"]
+            pays = f"{n} step{'s' if n != 1 else ''}"
+        vs = f"{r['speedup_vs_eager']:.2f}x" if r["speedup_vs_eager"] else "-"
+        med = _duration(r["median_step_s"]) + (" ~" if r["unstable"] else "")
+        status = "" if r["status"] == "done" else f" [{r['status']}]"
+        table.append((r["task"], _label(r["engine"]), str(r["mode_label"]) + status, med,
+                      _duration(r["iqr_step_s"]), _duration(r["first_step_s"]), vs, pays,
+                      {True: "ok", False: "MISMATCH", None: "-"}[r["parity_ok"]]))
+    lines = _columns(table, rule=True)
+    lines.append("~ unstable (IQR/median > 10 %). vs eager: eager median / this median (same "
+                 "engine, same task). pays off after: steps until the first-step (compile) cost "
+                 "is recovered; never = not faster per step.")
+    for r in rows:
+        if r["error"]:
+            lines.append(f"{r['task']}/{r['mode']} {_label(r['engine'])}: {r['error']}")
+    return "\n".join(lines)
+
+
+# -- saved runs, two runs side by side, the scenarios ------------------------------------------
+
+def runs_table(runs: list[RunInfo]) -> list[str]:
+    """--list-runs: one line per saved run, under a header."""
+    rows = [("started", "scenario", "task/mode", "device", "verdict", "file")]
+    for r in runs:
+        rows.append((r.started_text, r.scenario,
+                     "matrix" if r.kind == "matrix" else f"{r.task}/{r.mode}"
+                     + (f" x{r.repeats}" if r.repeats else ""),
+                     r.device, r.verdict, r.path.name))
+    return _columns(rows)
+
+
+def compare_text(cmp: RunComparison, name_a: str, name_b: str) -> str:
+    """--compare: two results documents side by side (engines.results.store.compare_runs)."""
+    lines = [f"A: {name_a}  ({cmp.title_a})", f"B: {name_b}  ({cmp.title_b})", ""]
+    rows = [("", "A", "B", "")]
+    section = None
+    for r in cmp.rows:
+        if r.section != section:
+            rows.append((f"[{r.section}]", "", "", ""))
+            section = r.section
+        rows.append(("  " + r.label, r.a, r.b, ("* " if r.differs else "") + r.note))
+    lines += _columns(rows)
+    for w in cmp.warnings:
+        lines.append(f"warning: {w}")
+    return "\n".join(lines)
+
+
+def scenario_lines(scenarios: Sequence[Scenario]) -> list[str]:
+    """--list: name, description and where each scenario comes from."""
+    width = max(len(s.name) for s in scenarios)
+    return [f"{s.name.ljust(width)}  {s.description}  [{'built-in' if s.builtin else s.source}]"
+            for s in scenarios]
+
+
+def skipped_lines(problems: Sequence[ScenarioError]) -> list[str]:
+    """Warnings for scenario files that were skipped."""
+    return [f"warning: skipped {p}" for p in problems]
