@@ -12,6 +12,7 @@ import numpy as np
 from scenarios import Scenario, infer_stack, initial_weights, make_batches
 
 from .base import Engine, EngineUnavailable
+from .builders.keras_layers import keras_layers
 from .registry import REGISTRY
 from .settings import RunSettings
 
@@ -54,31 +55,11 @@ class TFEngine(Engine):
                 "numpy": str(np.__version__)}
 
     def _build_model(self, scenario: Scenario) -> Any:
-        keras = self.keras
-        L = keras.layers
+        # One Keras layer per catalogue layer, from the builder table, weights already set.
         infos = infer_stack(scenario.layers, scenario.data.input_shape)
-        layers: list[Any] = []
-        for info in infos:
-            layer = info.layer
-            act = None if layer.activation == "linear" else layer.activation
-            if layer.type == "dense":
-                layers.append(L.Dense(layer.units, activation=act))
-            elif layer.type == "conv2d":
-                layers.append(L.Conv2D(layer.filters, layer.kernel_size, strides=layer.stride,
-                                       padding=layer.padding, activation=act))
-            elif layer.type == "maxpool2d":
-                layers.append(L.MaxPooling2D(layer.pool_size))
-            elif layer.type == "flatten":
-                layers.append(L.Flatten())
-            elif layer.type == "lstm":
-                # The forget-gate +1 lives in the shared initial bias, not in Keras's default.
-                layers.append(L.LSTM(layer.units, return_sequences=layer.return_sequences,
-                                     unit_forget_bias=False))
-        model = keras.Sequential([keras.Input(shape=scenario.data.input_shape), *layers])
-        for klayer, arrays in zip(model.layers, initial_weights(scenario, self.settings.seed)):
-            if arrays:
-                klayer.set_weights(arrays)
-        return model
+        weights = initial_weights(scenario, self.settings.seed)
+        layers = keras_layers(self.keras, infos, weights)
+        return self.keras.Sequential([self.keras.Input(shape=scenario.data.input_shape), *layers])
 
     def build(self, scenario: Scenario, settings: RunSettings) -> None:
         tf, keras = self.tf, self.keras

@@ -11,14 +11,8 @@ import numpy as np
 from scenarios import Scenario, infer_stack, initial_weights, make_batches
 
 from .base import Engine, EngineUnavailable
+from .builders.torch_layers import TorchModelBuilder
 from .settings import RunSettings
-
-
-def flatten_reorder(kernel: np.ndarray, chw_shape: tuple[int, int, int]) -> np.ndarray:
-    """Reorder a dense kernel's rows from Keras's (h, w, c) flattening to torch's (c, h, w)."""
-    h, w, c = chw_shape
-    units = kernel.shape[1]
-    return kernel.reshape(h, w, c, units).transpose(2, 0, 1, 3).reshape(-1, units)
 
 
 class TorchEngine(Engine):
@@ -55,46 +49,10 @@ class TorchEngine(Engine):
         return {"torch": str(torch.__version__), "numpy": str(np.__version__)}
 
     def _build_model(self, scenario: Scenario) -> Any:
-        torch = self.torch
-        nn = torch.nn
-        weights = initial_weights(scenario, self.settings.seed)
+        # One flat nn.Sequential of every layer's modules, from the catalogue's builder table.
         infos = infer_stack(scenario.layers, scenario.data.input_shape)
-        acts = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
-        modules: list[Any] = []
-        flattened_from: tuple[int, int, int] | None = None
-        for info, arrays in zip(infos, weights):
-            layer = info.layer
-            if layer.type == "dense":
-                kernel, bias = arrays
-                if flattened_from is not None:
-                    kernel = flatten_reorder(kernel, flattened_from)
-                    flattened_from = None
-                mod = nn.Linear(kernel.shape[0], kernel.shape[1])
-                with torch.no_grad():
-                    mod.weight.copy_(torch.from_numpy(np.ascontiguousarray(kernel.T)))
-                    mod.bias.copy_(torch.from_numpy(bias))
-                modules.append(mod)
-            elif layer.type == "conv2d":
-                kernel, bias = arrays
-                pad = layer.kernel_size // 2 if layer.padding == "same" else 0
-                mod = nn.Conv2d(kernel.shape[2], kernel.shape[3], layer.kernel_size,
-                                stride=layer.stride, padding=pad)
-                with torch.no_grad():
-                    mod.weight.copy_(torch.from_numpy(
-                        np.ascontiguousarray(kernel.transpose(3, 2, 0, 1))))
-                    mod.bias.copy_(torch.from_numpy(bias))
-                modules.append(mod)
-            elif layer.type == "maxpool2d":
-                modules.append(nn.MaxPool2d(layer.pool_size))
-            elif layer.type == "flatten":
-                if len(info.input_shape) == 3:
-                    flattened_from = info.input_shape  # type: ignore[assignment]
-                modules.append(nn.Flatten())
-            elif layer.type == "lstm":
-                modules.append(_make_lstm(torch, arrays, layer.return_sequences))
-            if layer.activation in acts:
-                modules.append(acts[layer.activation]())
-        return nn.Sequential(*modules)
+        weights = initial_weights(scenario, self.settings.seed)
+        return self.torch.nn.Sequential(*TorchModelBuilder(self.torch).stack(infos, weights))
 
     def build(self, scenario: Scenario, settings: RunSettings) -> None:
         torch = self.torch
@@ -185,29 +143,3 @@ class TorchEngine(Engine):
         if torch is not None and isinstance(err, torch.OutOfMemoryError):
             return f"out of memory on {self.device}: {str(err).splitlines()[0]}"
         return super().classify_error(err)
-
-
-def _make_lstm(torch: Any, arrays: list[np.ndarray], return_sequences: bool) -> Any:
-    nn = torch.nn
-    kernel, recurrent, bias = arrays
-    units = recurrent.shape[0]
-
-    class LSTMLayer(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.lstm = nn.LSTM(kernel.shape[0], units, batch_first=True)
-            with torch.no_grad():
-                self.lstm.weight_ih_l0.copy_(torch.from_numpy(np.ascontiguousarray(kernel.T)))
-                self.lstm.weight_hh_l0.copy_(torch.from_numpy(np.ascontiguousarray(recurrent.T)))
-                self.lstm.bias_ih_l0.copy_(torch.from_numpy(bias))
-                self.lstm.bias_hh_l0.zero_()
-            # Keras has one bias; torch trains two whose sum acts as one, which would move it
-            # twice as fast. Freeze the second so both frameworks train the same function.
-            self.lstm.bias_hh_l0.requires_grad_(False)
-
-        def forward(self, x: Any) -> Any:
-            out, _ = self.lstm(x)
-            return out if return_sequences else out[:, -1]
-
-    return LSTMLayer()
-

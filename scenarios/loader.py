@@ -12,34 +12,27 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from .shapes import infer_stack
-from .spec import (
-    ACTIVATIONS,
-    DATA_KINDS,
-    LAYER_TYPES,
-    LOSSES,
-    OPTIMIZERS,
-    DataSpec,
-    LayerSpec,
-    Scenario,
-    ScenarioError,
-    TrainSpec,
+from .fields import (
+    REQUIRED,
+    Choice,
+    FieldKind,
+    FieldValueError,
+    Float,
+    Int,
+    LayerList,
+    Shape,
+    Table,
+    Text,
 )
+from .layers import LAYER_TYPES, LayerMisfit, LayerSpec, layer_type
+from .shapes import infer_stack
+from .spec import DATA_KINDS, LOSSES, OPTIMIZERS, DataSpec, Scenario, ScenarioError, TrainSpec
 
 _TOP_KEYS = {"name", "description", "data", "model", "train"}
 _DATA_KEYS = {"kind", "samples", "input_shape", "classes", "outputs", "seed", "noise"}
 _TRAIN_KEYS = {
     "optimizer", "learning_rate", "batch_size", "steps", "loss",
     "momentum", "beta1", "beta2", "epsilon",
-}
-# Which keys each layer type takes (besides "type"), and their defaults.
-_LAYER_KEYS: dict[str, dict[str, Any]] = {
-    "dense": {"units": None, "activation": "linear"},
-    "conv2d": {"filters": None, "kernel_size": None, "stride": 1, "padding": "valid",
-               "activation": "linear"},
-    "maxpool2d": {"pool_size": 2},
-    "flatten": {},
-    "lstm": {"units": None, "return_sequences": False},
 }
 
 
@@ -66,104 +59,71 @@ class _Fields:
                     f"unknown field in {what}; expected one of: {', '.join(sorted(allowed))}",
                 )
 
-    def get(self, key: str, kind: type | tuple, default: Any = ..., what: str = "") -> Any:
+    def read(self, key: str, kind: FieldKind, default: Any = REQUIRED) -> Any:
+        """The value of `key` checked by `kind`, or `default` when absent (REQUIRED: fail)."""
         if key not in self.table:
-            if default is ...:
-                self.fail(self.name(key), f"missing required field ({what or _type_name(kind)})")
+            if default is REQUIRED:
+                self.fail(self.name(key), f"missing required field ({kind.expectation})")
             return default
-        value = self.table[key]
-        ok_types = kind if isinstance(kind, tuple) else (kind,)
-        # bool is an int in Python, but `units = true` is a mistake.
-        if isinstance(value, bool) and bool not in ok_types:
-            self.fail(self.name(key), f"expected {what or _type_name(kind)}, got {value!r}")
-        if not isinstance(value, ok_types):
-            self.fail(self.name(key), f"expected {what or _type_name(kind)}, got {value!r}")
-        return value
-
-    def positive_int(self, key: str, default: Any = ...) -> int:
-        value = self.get(key, int, default, "a positive integer")
-        if value is not None and value < 1:
-            self.fail(self.name(key), f"expected a positive integer, got {value}")
-        return value
-
-    def choice(self, key: str, options: tuple[str, ...], default: Any = ...) -> str:
-        value = self.get(key, str, default, "one of " + " | ".join(options))
-        if value not in options:
-            self.fail(self.name(key), f"expected one of {' | '.join(options)}, got {value!r}")
-        return value
-
-    def positive_float(self, key: str, default: Any = ..., upper: float | None = None) -> float:
-        value = float(self.get(key, (int, float), default, "a positive number"))
-        if not value > 0 or value != value or (upper is not None and value >= upper):
-            bound = f" below {upper}" if upper is not None else ""
-            self.fail(self.name(key), f"expected a positive number{bound}, got {value}")
-        return value
-
-
-def _type_name(kind: type | tuple) -> str:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    names = {int: "an integer", float: "a number", str: "a string", list: "a list",
-             dict: "a table", bool: "true or false"}
-    return " or ".join(names.get(k, k.__name__) for k in kinds)
+        try:
+            return kind.parse(self.table[key])
+        except FieldValueError as err:
+            self.fail(self.name(key), str(err))
 
 
 def parse_scenario(doc: dict[str, Any], source: str, builtin: bool = False) -> Scenario:
     """Validate a parsed TOML document and build a Scenario; raise ScenarioError on bad input."""
     top = _Fields(doc, source, "")
     top.check_keys(_TOP_KEYS, "the scenario")
-    name = top.get("name", str)
+    name = top.read("name", Text())
     if not name.strip():
         top.fail("name", "expected a non-empty name")
-    description = top.get("description", str, "")
+    description = top.read("description", Text(), "")
 
-    d = _Fields(top.get("data", dict, what="a [data] table"), source, "[data]")
+    d = _Fields(top.read("data", Table("a [data] table")), source, "[data]")
     d.check_keys(_DATA_KEYS, "[data]")
-    kind = d.choice("kind", DATA_KINDS)
-    samples = d.positive_int("samples")
-    raw_shape = d.get("input_shape", list, what="a list of positive integers")
-    if not raw_shape or not all(isinstance(x, int) and not isinstance(x, bool) and x > 0
-                                for x in raw_shape):
-        d.fail("[data].input_shape", f"expected a list of positive integers, got {raw_shape!r}")
+    kind = d.read("kind", Choice(DATA_KINDS))
+    samples = d.read("samples", Int())
+    input_shape = d.read("input_shape", Shape())
     need_rank = {"images": 3, "sequences": 2}.get(kind)
-    if need_rank and len(raw_shape) != need_rank:
+    if need_rank and len(input_shape) != need_rank:
         layout = "[H, W, C]" if kind == "images" else "[T, F]"
-        d.fail("[data].input_shape", f"{kind} data needs {layout}, got {raw_shape!r}")
+        d.fail("[data].input_shape", f"{kind} data needs {layout}, got {list(input_shape)!r}")
     if kind == "regression":
         if "classes" in d.table:
             d.fail("[data].classes", "regression data has no classes; use 'outputs'")
-        classes, outputs = None, d.positive_int("outputs", 1)
+        classes, outputs = None, d.read("outputs", Int(), 1)
     else:
         if "outputs" in d.table:
             d.fail("[data].outputs", f"{kind} data is classified; use 'classes'")
-        classes, outputs = d.positive_int("classes"), None
+        classes, outputs = d.read("classes", Int()), None
         if classes < 2:
             d.fail("[data].classes", f"expected at least 2 classes, got {classes}")
-    seed = d.get("seed", int, 0)
-    noise = float(d.get("noise", (int, float), 0.5, "a number >= 0"))
-    if noise < 0:
-        d.fail("[data].noise", f"expected a number >= 0, got {noise}")
-    data = DataSpec(kind, samples, tuple(raw_shape), classes, outputs, seed, noise)
+    seed = d.read("seed", Int(minimum=None), 0)
+    noise = d.read("noise", Float(positive=False), 0.5)
+    data = DataSpec(kind, samples, input_shape, classes, outputs, seed, noise)
 
-    m = _Fields(top.get("model", dict, what="a [model] table"), source, "[model]")
+    m = _Fields(top.read("model", Table("a [model] table")), source, "[model]")
     m.check_keys({"layers"}, "[model]")
-    raw_layers = m.get("layers", list, what="a list of layer tables")
+    raw_layers = m.read("layers", LayerList())
     if not raw_layers:
         m.fail("[model].layers", "expected at least one layer")
-    layers = tuple(_parse_layer(raw, source, i) for i, raw in enumerate(raw_layers))
+    layers = _parse_layers(raw_layers, source, "[model].layers")
 
-    t = _Fields(top.get("train", dict, what="a [train] table"), source, "[train]")
+    t = _Fields(top.read("train", Table("a [train] table")), source, "[train]")
     t.check_keys(_TRAIN_KEYS, "[train]")
-    optimizer = t.choice("optimizer", OPTIMIZERS)
-    lr = t.positive_float("learning_rate")
-    batch_size = t.positive_int("batch_size")
-    steps = t.positive_int("steps")
-    loss = t.choice("loss", LOSSES)
+    optimizer = t.read("optimizer", Choice(OPTIMIZERS))
+    lr = t.read("learning_rate", Float())
+    batch_size = t.read("batch_size", Int())
+    steps = t.read("steps", Int())
+    loss = t.read("loss", Choice(LOSSES))
+    fraction = Float(below=1.0)
     train = TrainSpec(
         optimizer, lr, batch_size, steps, loss,
-        momentum=t.positive_float("momentum", 0.9, upper=1.0),
-        beta1=t.positive_float("beta1", 0.9, upper=1.0),
-        beta2=t.positive_float("beta2", 0.999, upper=1.0),
-        epsilon=t.positive_float("epsilon", 1e-7),
+        momentum=t.read("momentum", fraction, 0.9),
+        beta1=t.read("beta1", fraction, 0.9),
+        beta2=t.read("beta2", fraction, 0.999),
+        epsilon=t.read("epsilon", Float(), 1e-7),
     )
     if batch_size > samples:
         t.fail("[train].batch_size", f"batch size {batch_size} exceeds [data].samples {samples}")
@@ -187,34 +147,33 @@ def parse_scenario(doc: dict[str, Any], source: str, builtin: bool = False) -> S
     return Scenario(name.strip(), description, data, layers, train, source=source, builtin=builtin)
 
 
-def _parse_layer(raw: Any, source: str, index: int) -> LayerSpec:
-    prefix = f"[model].layers[{index}]"
-    f = _Fields(raw, source, prefix)
-    ltype = f.get("type", str, what="a layer type: " + " | ".join(LAYER_TYPES))
-    if ltype not in _LAYER_KEYS:
-        f.fail(f"{prefix}.type", f"unknown layer type {ltype!r}; expected one of "
-               + " | ".join(LAYER_TYPES))
-    keys = _LAYER_KEYS[ltype]
-    f.check_keys({"type", *keys}, f"a {ltype} layer")
-    values: dict[str, Any] = {"type": ltype}
-    for key, default in keys.items():
-        if key in ("units", "filters", "kernel_size", "stride", "pool_size"):
-            values[key] = f.positive_int(key, default)
-        elif key == "activation":
-            values[key] = f.choice(key, ACTIVATIONS, default)
-        elif key == "padding":
-            values[key] = f.choice(key, ("valid", "same"), default)
-        elif key == "return_sequences":
-            values[key] = f.get(key, bool, default)
-    if ltype == "conv2d" and values["padding"] == "same":
-        # TF pads even kernels asymmetrically and torch's 'same' needs stride 1: refuse
-        # what the two frameworks cannot compute identically.
-        if values["kernel_size"] % 2 == 0:
-            f.fail(f"{prefix}.kernel_size", "padding 'same' needs an odd kernel_size "
-                   f"(TensorFlow pads even kernels asymmetrically), got {values['kernel_size']}")
-        if values["stride"] != 1:
-            f.fail(f"{prefix}.stride", f"padding 'same' needs stride 1, got {values['stride']}")
-    return LayerSpec(**values)
+def _parse_layers(raw_layers: list[Any], source: str, path: str) -> tuple[LayerSpec, ...]:
+    """Every layer table of a list at `path` ([model].layers, or a block's inner list)."""
+    return tuple(_parse_layer(raw, source, f"{path}[{i}]") for i, raw in enumerate(raw_layers))
+
+
+def _parse_layer(raw: Any, source: str, path: str) -> LayerSpec:
+    """One layer table, validated from its catalogue entry's fields."""
+    f = _Fields(raw, source, path)
+    name = f.read("type", Text("a layer type: " + " | ".join(LAYER_TYPES)))
+    try:
+        entry = layer_type(name)
+    except LayerMisfit as err:
+        f.fail(f"{path}.type", err.message)
+    f.check_keys({"type", *(fd.name for fd in entry.fields if fd.kind.settable)},
+                 f"a {name} layer")
+    values: dict[str, Any] = {}
+    for field in entry.fields:
+        value = f.read(field.name, field.kind, field.default)
+        if isinstance(field.kind, LayerList):  # a block: its inner layers, recursively
+            value = _parse_layers(value, source, f"{path}.{field.name}")
+        values[field.name] = value
+    layer = LayerSpec(name, tuple(values.items()))
+    try:
+        entry.check(layer)
+    except LayerMisfit as err:
+        f.fail(f"{path}.{err.field}" if err.field else path, err.message)
+    return layer
 
 
 def load_scenario(path: str | Path, builtin: bool = False) -> Scenario:

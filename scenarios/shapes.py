@@ -1,92 +1,47 @@
-"""Shape inference, parameter counts and FLOP estimates for a layer stack (channels last)."""
+"""Shape inference, parameter counts and FLOP estimates for a layer stack (channels last).
+
+The walk is generic: each layer's catalogue entry says what it does; a block's inner layers
+(a LayerList field) are inferred from the block's input, and their parameters and FLOPs are
+added to the block's own.
+"""
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from .layers import LayerInfo, LayerMisfit, LayerSpec, layer_type
+from .spec import ScenarioError
 
-from .spec import LayerSpec, ScenarioError
-
-
-@dataclass(frozen=True)
-class LayerInfo:
-    """What one layer turns its input into, and what it costs."""
-
-    layer: LayerSpec
-    input_shape: tuple[int, ...]
-    output_shape: tuple[int, ...]
-    params: int
-    flops: int  # forward multiply-adds x 2, per sample
+__all__ = ["LayerInfo", "flops_per_step", "infer_layer", "infer_stack", "total_params"]
 
 
-def _fmt(shape: tuple[int, ...]) -> str:
-    return "(" + ", ".join(str(d) for d in shape) + ")"
+def infer_layer(layer: LayerSpec, shape: tuple[int, ...], path: str) -> LayerInfo:
+    """Infer one layer at `path` ([model].layers[2]); a misfit raises ScenarioError naming it."""
+    where = f"{path} ({layer.type})"
+    try:
+        entry = layer_type(layer.type)
+        for field in entry.fields:
+            # A spec built in code may lack a field the loader would have refused.
+            if field.required and not layer.has(field.name):
+                raise LayerMisfit(f"missing required field ({field.kind.expectation})",
+                                  field=field.name)
+        block = entry.inner_field
+        inner = tuple(infer_stack(getattr(layer, block.name), shape, f"{path}.{block.name}")
+                      if block else ())
+        out = entry.output_shape(layer, shape, inner)
+        params = entry.params(layer, shape, out) + sum(i.params for i in inner)
+        flops = entry.flops(layer, shape, out) + sum(i.flops for i in inner)
+    except LayerMisfit as err:
+        culprit = f"{path}.{err.field}" if err.field else where
+        raise ScenarioError(err.message, field=culprit) from None
+    return LayerInfo(layer, shape, out, params, flops, inner)
 
 
-def infer_layer(layer: LayerSpec, shape: tuple[int, ...], where: str) -> LayerInfo:
-    """Infer one layer's output shape; raise ScenarioError naming `where` if it does not fit."""
-    t = layer.type
-    if t == "dense":
-        if len(shape) != 1:
-            raise ScenarioError(
-                f"dense expects a flat input, got {_fmt(shape)}; add a flatten layer before it",
-                field=where,
-            )
-        n_in, n_out = shape[0], layer.units
-        return LayerInfo(layer, shape, (n_out,), n_in * n_out + n_out, 2 * n_in * n_out)
-    if t == "conv2d":
-        if len(shape) != 3:
-            raise ScenarioError(
-                f"conv2d expects an image input [H, W, C], got {_fmt(shape)}", field=where
-            )
-        h, w, c = shape
-        k, s = layer.kernel_size, layer.stride
-        if layer.padding == "same":
-            ho, wo = math.ceil(h / s), math.ceil(w / s)
-        else:
-            ho, wo = (h - k) // s + 1, (w - k) // s + 1
-        if ho < 1 or wo < 1 or (layer.padding == "valid" and (k > h or k > w)):
-            raise ScenarioError(
-                f"conv2d kernel {k}x{k} does not fit input {_fmt(shape)} with padding 'valid'",
-                field=where,
-            )
-        f = layer.filters
-        params = k * k * c * f + f
-        return LayerInfo(layer, shape, (ho, wo, f), params, 2 * k * k * c * f * ho * wo)
-    if t == "maxpool2d":
-        if len(shape) != 3:
-            raise ScenarioError(
-                f"maxpool2d expects an image input [H, W, C], got {_fmt(shape)}", field=where
-            )
-        h, w, c = shape
-        p = layer.pool_size
-        if p > h or p > w:
-            raise ScenarioError(f"pool {p}x{p} does not fit input {_fmt(shape)}", field=where)
-        ho, wo = h // p, w // p
-        return LayerInfo(layer, shape, (ho, wo, c), 0, ho * wo * c * p * p)
-    if t == "flatten":
-        return LayerInfo(layer, shape, (math.prod(shape),), 0, 0)
-    if t == "lstm":
-        if len(shape) != 2:
-            raise ScenarioError(
-                f"lstm expects a sequence input [T, F], got {_fmt(shape)}", field=where
-            )
-        steps, feats = shape
-        u = layer.units
-        params = 4 * u * (feats + u) + 4 * u
-        out = (steps, u) if layer.return_sequences else (u,)
-        return LayerInfo(layer, shape, out, params, steps * 2 * 4 * u * (feats + u))
-    raise ScenarioError(f"unknown layer type {t!r}", field=where)  # pragma: no cover
-
-
-def infer_stack(
-    layers: tuple[LayerSpec, ...], input_shape: tuple[int, ...], field_prefix: str = "[model].layers"
-) -> list[LayerInfo]:
+def infer_stack(layers: tuple[LayerSpec, ...], input_shape: tuple[int, ...],
+                field_prefix: str = "[model].layers") -> list[LayerInfo]:
     """Infer every layer in order; the first misfit raises ScenarioError."""
     infos = []
     shape = tuple(input_shape)
     for i, layer in enumerate(layers):
-        info = infer_layer(layer, shape, f"{field_prefix}[{i}] ({layer.type})")
+        info = infer_layer(layer, shape, f"{field_prefix}[{i}]")
         infos.append(info)
         shape = info.output_shape
     return infos
@@ -98,6 +53,6 @@ def total_params(infos: list[LayerInfo]) -> int:
 
 
 def flops_per_step(infos: list[LayerInfo], batch_size: int, train: bool = True) -> int:
-    """Estimated FLOPs of one step: forward, plus ~2x forward for the backward pass when training."""
+    """Estimated FLOPs of one step: forward, plus ~2x forward for the backward pass in training."""
     forward = sum(i.flops for i in infos) * batch_size
     return forward * 3 if train else forward

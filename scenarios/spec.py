@@ -1,13 +1,17 @@
-"""Framework-neutral scenario specification: data, model layers, training settings."""
+"""Framework-neutral scenario specification: data, model layers, training settings.
+
+A layer is a `LayerSpec` from the layer catalogue (scenarios.layers).
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+# The layer vocabulary lives in the catalogue; re-exported here, where it always was.
+from .layers import ACTIVATIONS, LAYER_TYPES, LayerSpec  # noqa: F401
+
 DATA_KINDS = ("teacher", "images", "sequences", "regression")
-LAYER_TYPES = ("dense", "conv2d", "maxpool2d", "flatten", "lstm")
-ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid")
 OPTIMIZERS = ("sgd", "momentum", "adam")
 LOSSES = ("cross_entropy", "mse")
 
@@ -42,38 +46,6 @@ class DataSpec:
 
 
 @dataclass(frozen=True)
-class LayerSpec:
-    """One layer; fields that do not apply to its type are None."""
-
-    type: str
-    units: int | None = None
-    filters: int | None = None
-    kernel_size: int | None = None
-    stride: int | None = None
-    padding: str | None = None
-    pool_size: int | None = None
-    activation: str = "linear"
-    return_sequences: bool = False
-
-    def describe(self) -> str:
-        """A short human description such as 'conv2d 16@3x3 same relu'."""
-        t = self.type
-        if t == "dense":
-            text = f"dense {self.units}"
-        elif t == "conv2d":
-            text = f"conv2d {self.filters}@{self.kernel_size}x{self.kernel_size} s{self.stride} {self.padding}"
-        elif t == "maxpool2d":
-            text = f"maxpool2d {self.pool_size}x{self.pool_size}"
-        elif t == "lstm":
-            text = f"lstm {self.units}" + (" seq" if self.return_sequences else "")
-        else:
-            text = t
-        if self.activation != "linear":
-            text += f" {self.activation}"
-        return text
-
-
-@dataclass(frozen=True)
 class TrainSpec:
     """Optimiser, loss and run length."""
 
@@ -105,8 +77,6 @@ class Scenario:
         """The resolved spec as plain JSON-able data (used in exports)."""
         d = asdict(self)
         d["data"]["input_shape"] = list(self.data.input_shape)
-        d["layers"] = [
-            {k: v for k, v in asdict(layer).items() if v is not None} for layer in self.layers
-        ]
+        d["layers"] = [layer.to_dict() for layer in self.layers]
         d.pop("extra", None)
         return d

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import pickle
 import textwrap
 
 import numpy as np
 import pytest
 
 from scenarios import (
+    LayerSpec,
     ScenarioError,
     discover,
     flops_per_step,
@@ -89,6 +92,14 @@ BAD_CASES = [
      "[train].batch_size", "positive integer"),
     ("field of another layer type", lambda t: t.replace("units = 3 }", "units = 3, filters = 2 }"),
      "[model].layers[1].filters", "unknown field"),
+    ("missing layer field", lambda t: t.replace('"dense", units = 3 }', '"dense" }'),
+     "[model].layers[1].units", "missing required field (a positive integer)"),
+    ("layer field of the wrong type", lambda t: t.replace("units = 3 }", "units = true }"),
+     "[model].layers[1].units", "expected a positive integer, got True"),
+    ("layer that is not a table", lambda t: t.replace('{ type = "dense", units = 3 }', '3'),
+     "[model].layers[1]", "expected a table"),
+    ("momentum of 1", lambda t: t + "momentum = 1.0\n", "[train].momentum",
+     "expected a positive number below 1.0, got 1.0"),
     ("unknown optimizer", lambda t: t.replace('"sgd"', '"rmsprop"'), "[train].optimizer",
      "sgd | momentum | adam"),
     ("last layer does not fit the classes", lambda t: t.replace("units = 3 }", "units = 4 }"),
@@ -214,3 +225,85 @@ def test_initial_weights_layout_and_determinism():
     assert np.all(bias[u:2 * u] == 1.0) and np.all(bias[:u] == 0)  # forget gate bias in the data
     np.testing.assert_array_equal(kernel, initial_weights(lstm)[0][0])
     assert not np.array_equal(kernel, initial_weights(lstm, seed=99)[0][0])
+
+
+def _weights_digest(weights) -> str:
+    h = hashlib.sha256()
+    for arrays in weights:
+        h.update(f"{len(arrays)}|".encode())
+        for a in arrays:
+            h.update(f"{a.dtype}{a.shape}".encode())
+            h.update(a.tobytes())
+    return h.hexdigest()
+
+
+# sha256 of every built-in's initial weights as the code before the layer catalogue drew them
+# (branch main at 5d23f78): parity figures, README figures and snapshots rest on these numbers.
+BUILTIN_WEIGHT_DIGESTS = {
+    ("mlp", None): "b1bb7f610bb94781b263576a5b93c5c43ebd862bfddb4f367ca45308a7728e90",
+    ("mlp", 7): "8e471f913e1ea12b7324423a21feac684e1335bdccdaffd80d22ceac29dee67c",
+    ("cnn", None): "918350b9c41a69ff813cdac05ff2689f16d0f36b92884d6572f4bfde7ad6743a",
+    ("cnn", 7): "ee0c3985192a694d2376becef45e4fd134cc925139715d48942858cc91189fd5",
+    ("lstm", None): "b285fde629fa64580416bbbac14a8f7faa2dc6d0f76d59f1dd6ebfe998425d3e",
+    ("lstm", 7): "184b43d380cadc86ec711f9dfc54f8c3649af94978a5a4eb61d1de37cd6b7c5f",
+    ("regression", None): "301c94d1bf1a3c832561921a37077e3c703f39b089f20930dca5b30bef256049",
+    ("regression", 7): "33855e265df7a845db09722574e630e6a0255ab832ea7205ba4c7b84c7dd849b",
+}
+
+
+@pytest.mark.parametrize("name,seed", list(BUILTIN_WEIGHT_DIGESTS))
+def test_builtin_initial_weights_are_bit_identical_to_before_the_catalogue(name, seed):
+    scenario = {s.name: s for s in load_builtins()}[name]
+    assert _weights_digest(initial_weights(scenario, seed)) == BUILTIN_WEIGHT_DIGESTS[name, seed]
+
+
+def test_builtin_layers_export_exactly_as_before():
+    # The results JSON's scenario.layers (saved runs are matched on it, key order included).
+    by_name = {s.name: s for s in load_builtins()}
+    lin, flat = {"activation": "linear", "return_sequences": False}, {"return_sequences": False}
+    assert by_name["cnn"].to_dict()["layers"] == [
+        {"type": "conv2d", "filters": 16, "kernel_size": 3, "stride": 1, "padding": "same",
+         "activation": "relu", **flat},
+        {"type": "maxpool2d", "pool_size": 2, **lin},
+        {"type": "conv2d", "filters": 32, "kernel_size": 3, "stride": 1, "padding": "same",
+         "activation": "relu", **flat},
+        {"type": "maxpool2d", "pool_size": 2, **lin},
+        {"type": "flatten", **lin},
+        {"type": "dense", "units": 64, "activation": "relu", **flat},
+        {"type": "dense", "units": 10, **lin},
+    ]
+    lstm = by_name["lstm"].to_dict()["layers"]
+    assert lstm == [{"type": "lstm", "units": 64, **lin}, {"type": "dense", "units": 4, **lin}]
+    assert [list(d) for d in lstm] == [["type", "units", "activation", "return_sequences"]] * 2
+    assert [list(d) for d in by_name["cnn"].to_dict()["layers"]][:2] == [
+        ["type", "filters", "kernel_size", "stride", "padding", "activation", "return_sequences"],
+        ["type", "pool_size", "activation", "return_sequences"]]
+    assert [layer.describe() for layer in by_name["cnn"].layers] == [
+        "conv2d 16@3x3 s1 same relu", "maxpool2d 2x2", "conv2d 32@3x3 s1 same relu",
+        "maxpool2d 2x2", "flatten", "dense 64 relu", "dense 10"]
+
+
+def test_a_layer_made_in_code_without_a_required_field_is_refused_not_crashed():
+    with pytest.raises(ScenarioError) as info:
+        infer_stack((LayerSpec("dense", (("activation", "relu"),)),), (4,))
+    assert info.value.field == "[model].layers[0].units" and "missing required field" in str(
+        info.value)
+    with pytest.raises(ScenarioError) as info:
+        infer_stack((LayerSpec("dens"),), (4,))
+    assert info.value.field == "[model].layers[0].type" and "unknown layer type" in str(info.value)
+
+
+def test_layer_fields_read_as_attributes_and_a_foreign_field_is_an_error():
+    mlp = {s.name: s for s in load_builtins()}["mlp"]
+    assert mlp.layers[0].units == 256 and mlp.layers[0].activation == "relu"
+    with pytest.raises(AttributeError, match="dense layer has no field 'filters'"):
+        _ = mlp.layers[0].filters
+
+
+def test_a_scenario_survives_the_trip_to_an_engine_process():
+    # Scenarios are pickled to the engine children; a layer's fields must come back readable.
+    for s in load_builtins():
+        back = pickle.loads(pickle.dumps(s))
+        assert back == s and back.to_dict() == s.to_dict()
+        assert [layer.describe() for layer in back.layers] == [
+            layer.describe() for layer in s.layers]
