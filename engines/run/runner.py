@@ -19,7 +19,7 @@ from ..settings import RunSettings
 from ..stats import UNSTABLE_IQR_RATIO, is_stable
 from .environment import environment
 from .state import RunState
-from .telemetry import NVML, TelemetrySampler
+from .telemetry import NVML, TelemetrySampler, shared_nvml
 
 # --until-stable stops an engine only once it has at least this many steady steps and, in the
 # alternate schedule, has had at least this many turns (so drift was shared by both engines).
@@ -175,20 +175,28 @@ class Comparison:
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         """Start one worker thread per engine (and the telemetry sampler); returns at once."""
+        self.state.environment = environment()
         if self.telemetry:
-            nvml = self.nvml if self.nvml is not None else NVML()
-            self.state.extra["gpu_status"] = "ok" if nvml.available else nvml.reason
-            self.state.environment = environment(nvml.gpus())
+            # NVML answers in the sampler's thread (nvmlInit can take seconds): never here,
+            # which may be the UI's event loop.
+            nvml = self.nvml if self.nvml is not None else shared_nvml()
             self.sampler = TelemetrySampler(self._pids, self.state.add_telemetry,
-                                            hz=self.telemetry_hz, nvml=nvml)
+                                            hz=self.telemetry_hz, nvml=nvml,
+                                            on_nvml=self._nvml_answered)
             self.sampler.start()
-        else:
-            self.state.environment = environment()
         for name in self.state.engines:
             t = threading.Thread(target=self.run_engine, args=(name,), name=f"engine-{name}",
                                  daemon=True)
             self.threads.append(t)
             t.start()
+
+    def _nvml_answered(self, status: str, gpus: list[dict[str, Any]],
+                       driver: dict[str, Any]) -> None:
+        """Record the GPUs and driver, and whether there is GPU telemetry (sampler thread)."""
+        env = environment(gpus, driver)
+        with self.state.lock:
+            self.state.environment = env
+        self.state.set_extra("gpu_status", status)
 
     def _pids(self) -> dict[str, int | None]:
         with self.state.lock:
