@@ -10,6 +10,12 @@ from scenarios import Scenario
 from .settings import RunSettings
 
 
+def first_line(err: BaseException, limit: int = 200) -> str:
+    """The first line of an error's message, or its type's name when the message is empty."""
+    lines = str(err).strip().splitlines()
+    return (lines[0] if lines else type(err).__name__)[:limit]
+
+
 class EngineUnavailable(RuntimeError):
     """The framework (or the device asked for) is not there: the engine cannot start."""
 

@@ -42,6 +42,15 @@ class RunSettings:
     dtype: str = "float32"
     seed: int = 0
     slice_s: float = 1.0  # length of one turn in the alternate schedule
+    # --device cuda: the GPU both engines are pinned to. Its nvidia-smi (NVML) index; when
+    # CUDA_VISIBLE_DEVICES is set, its position among the devices listed there.
+    gpu: int = 0
+    # cuDNN autotuning (convolution algorithm search), the same on both sides: TensorFlow
+    # autotunes by default, torch.backends.cudnn.benchmark is off by default. On by default:
+    # it is TensorFlow's out-of-the-box behaviour and the usual choice for fixed-shape
+    # training (every batch here has the same shape); its cost lands in the first step,
+    # which is reported apart from the steady state.
+    cudnn_autotune: bool = True
     # Fault injection for the fake engine only (tests and demos): {"pytorch": "nan@20"}.
     faults: dict[str, str] = field(default_factory=dict)
 
@@ -70,6 +79,9 @@ class RunSettings:
             ("warmup_steps", isinstance(self.warmup_steps, int) and self.warmup_steps >= 0,
              "an integer >= 0"),
             ("dtype", self.dtype == "float32", "float32"),
+            ("gpu", isinstance(self.gpu, int) and not isinstance(self.gpu, bool)
+             and self.gpu >= 0, "a GPU index >= 0"),
+            ("cudnn_autotune", isinstance(self.cudnn_autotune, bool), "true or false"),
         ]
         for name, ok, expected in checks:
             if not ok:

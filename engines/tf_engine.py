@@ -11,9 +11,10 @@ import numpy as np
 
 from scenarios import Scenario, infer_stack, initial_weights, make_batches
 
-from .base import Engine, EngineUnavailable
+from .base import Engine, EngineUnavailable, first_line
 from .builders.keras_layers import keras_layers
 from .registry import REGISTRY
+from .run.environment import gpu_identity, use_pci_bus_order
 from .settings import RunSettings
 
 
@@ -26,12 +27,22 @@ class TFEngine(Engine):
         # Must be set before TensorFlow is imported to take effect.
         for key, value in REGISTRY["tensorflow"].import_env:
             os.environ.setdefault(key, value)
+        # Read when TensorFlow initialises CUDA (its first device query, after the import):
+        # still in time in a pre-warmed process.
+        use_pci_bus_order()
+        if settings.device == "cpu" and settings.isolation == "process":
+            # No GPU, no CUDA context in a CPU run's process (the app's own process in
+            # --in-process is left alone: the environment is shared there).
+            os.environ["CUDA_VISIBLE_DEVICES"] = ""
+        if settings.device == "cuda":
+            set_tf_autotune(settings, os.environ)
         try:
             import keras
             import tensorflow as tf
         except ImportError as err:
+            hint = "'tensorflow[and-cuda]'" if settings.device == "cuda" else "tensorflow"
             raise EngineUnavailable(
-                f"TensorFlow is not installed ({err}); install it with: pip install tensorflow"
+                f"TensorFlow is not installed ({err}); install it with: pip install {hint}"
             ) from None
         self.tf, self.keras = tf, keras
         try:
@@ -40,25 +51,65 @@ class TFEngine(Engine):
         except RuntimeError:  # already initialised (in-process hosting, second run)
             pass
         gpus = tf.config.list_physical_devices("GPU")
+        self.gpu_facts: dict[str, Any] = {}
         if settings.device == "cuda":
-            if not gpus:
-                raise EngineUnavailable(
-                    f"device cuda: TensorFlow {tf.__version__} sees no GPU "
-                    f"(built with CUDA: {tf.test.is_built_with_cuda()})")
-            self.device_name = "/GPU:0"
+            self.device_name = self._pin_gpu(gpus, settings.gpu)
             # TensorFlow enables TF32 for matmuls and convolutions by default on Ampere+;
             # the comparison is float32 on both sides (torch_engine switches it off too).
             tf.config.experimental.enable_tensor_float_32_execution(False)
         else:
+            self._hide_gpus(gpus)
             self.device_name = "/CPU:0"
+        # Read where the Keras LSTM layers are built (use_cudnn=).
+        self.lstm_use_cudnn = lstm_use_cudnn(settings)
         return {"tensorflow": str(tf.__version__), "keras": str(keras.__version__),
                 "numpy": str(np.__version__)}
+
+    def _pin_gpu(self, gpus: list[Any], index: int) -> str:
+        """Make `gpus[index]` TensorFlow's only GPU (it would otherwise initialise, and take
+        memory on, every visible GPU, where PyTorch uses one); its logical device name."""
+        tf = self.tf
+        if not gpus:
+            built = bool(tf.test.is_built_with_cuda())
+            hint = ("check the NVIDIA driver and CUDA_VISIBLE_DEVICES" if built else
+                    "install a CUDA build: pip install 'tensorflow[and-cuda]'")
+            raise EngineUnavailable(f"device cuda: TensorFlow {tf.__version__} sees no GPU "
+                                    f"(built with CUDA: {built}); {hint}")
+        if index >= len(gpus):
+            raise EngineUnavailable(f"device cuda: GPU {index} asked for (--gpu), TensorFlow "
+                                    f"sees {len(gpus)} GPU(s)")
+        try:
+            tf.config.set_visible_devices([gpus[index]], "GPU")
+        except RuntimeError:  # initialised by an earlier run in this process: keep its choice
+            pass
+        visible = list(tf.config.get_visible_devices("GPU"))
+        if gpus[index] not in visible:
+            raise EngineUnavailable(f"device cuda: GPU {index} was hidden from TensorFlow by "
+                                    "an earlier run in this process (--in-process); restart")
+        try:
+            details = tf.config.experimental.get_device_details(gpus[index])
+        except Exception:  # noqa: BLE001 - a description must never stop a run
+            details = {}
+        self.gpu_facts = gpu_identity(index, details.get("device_name"), len(visible))
+        return f"/GPU:{visible.index(gpus[index])}"
+
+    def _hide_gpus(self, gpus: list[Any]) -> None:
+        """--device cpu: hide every GPU before first use. Otherwise optimizer variables made
+        outside a device scope, output parity and the Keras LSTM (cuDNN path) land on a GPU,
+        and the process holds a CUDA context."""
+        if not gpus:
+            return
+        try:
+            self.tf.config.set_visible_devices([], "GPU")
+        except RuntimeError:  # initialised by an earlier run in this process: config() says
+            pass
 
     def _build_model(self, scenario: Scenario) -> Any:
         # One Keras layer per catalogue layer, from the builder table, weights already set.
         infos = infer_stack(scenario.layers, scenario.data.input_shape)
         weights = initial_weights(scenario, self.settings.seed)
-        layers = keras_layers(self.keras, infos, weights)
+        layers = keras_layers(self.keras, infos, weights,
+                              {"lstm_use_cudnn": self.lstm_use_cudnn})
         return self.keras.Sequential([self.keras.Input(shape=scenario.data.input_shape), *layers])
 
     def build(self, scenario: Scenario, settings: RunSettings) -> None:
@@ -115,30 +166,55 @@ class TFEngine(Engine):
         return float(loss.numpy())
 
     def outputs(self, index: int = 0) -> Any:
-        return self.model(self.xs[index % len(self.xs)], training=False).numpy()
+        with self.tf.device(self.device_name):
+            return self.model(self.xs[index % len(self.xs)], training=False).numpy()
 
     def config(self) -> dict[str, Any]:
         tf = self.tf
         mode = {"eager": "eager", "compiled": "tf.function", "xla": "tf.function+XLA"}
         onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0"
-        return {
+        on_gpu = self.device_name.startswith("/GPU")
+        cfg: dict[str, Any] = {
             "mode": mode[self.settings.mode],
             "device": self.device_name,
             "dtype": self.settings.dtype,
             "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
             "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
             "onednn": onednn,
-            "tf32": bool(tf.config.experimental.is_tensor_float_32_execution_enabled())
-            if self.device_name.startswith("/GPU") else False,
+            "tf32": bool(tf.config.experimental.tensor_float_32_execution_enabled())
+            if on_gpu else False,
             "xla": self.settings.mode == "xla",
+            "visible_gpus": len(tf.config.get_visible_devices("GPU")),
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         }
+        if on_gpu:
+            build = dict(tf.sysconfig.get_build_info())
+            cfg.update(self.gpu_facts)
+            cfg.update({
+                "cuda_version": build.get("cuda_version"),
+                "cudnn_version": build.get("cudnn_version"),
+                # TensorFlow reads TF_CUDNN_USE_AUTOTUNE as a boolean, default true.
+                "cudnn_autotune": os.environ.get("TF_CUDNN_USE_AUTOTUNE", "1").lower()
+                not in ("0", "false"),
+                # Only the exact string "true" turns growth on; anything else leaves the
+                # default, which reserves nearly all GPU memory at start (a user's setting
+                # wins over the registry's default, so it is recorded).
+                "memory_growth": os.environ.get("TF_FORCE_GPU_ALLOW_GROWTH") == "true",
+            })
+        if on_gpu and _has_lstm(getattr(self, "model", None)):
+            cfg["lstm_kernel"] = "cuDNN" if self.lstm_use_cudnn is not False else \
+                "generic (use_cudnn=False: XLA cannot compile cuDNN's LSTM, keras#18456)"
+        return cfg
 
     def peak_memory_bytes(self) -> dict[str, int | None]:
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         out: dict[str, int | None] = {"host_peak_rss": rss * (1 if sys.platform == "darwin" else 1024)}
         if getattr(self, "device_name", "").startswith("/GPU"):
             try:
-                out["device_peak"] = int(self.tf.config.experimental.get_memory_info("GPU:0")["peak"])
+                info = self.tf.config.experimental.get_memory_info(self.device_name.lstrip("/"))
+                # In use by TensorFlow's allocator (what the pool reserved may be more).
+                out["device_peak"] = int(info["peak"])
+                out["device_current"] = int(info["current"])
             except Exception:  # noqa: BLE001 - a telemetry query must never end a run
                 out["device_peak"] = None
         return out
@@ -146,5 +222,31 @@ class TFEngine(Engine):
     def classify_error(self, err: BaseException) -> str | None:
         tf = getattr(self, "tf", None)
         if tf is not None and isinstance(err, tf.errors.ResourceExhaustedError):
-            return f"out of memory on {self.device_name}: {str(err).splitlines()[0][:200]}"
+            return f"out of memory on {self.device_name}: {first_line(err)}"
+        if "CudnnRNN" in str(err) and "XLA" in str(err):
+            return ("XLA cannot compile cuDNN's LSTM kernel (keras-team/keras#18456); run "
+                    f"--mode compiled or eager: {first_line(err)}")
         return super().classify_error(err)
+
+
+def lstm_use_cudnn(settings: RunSettings) -> bool | str:
+    """Keras LSTM's use_cudnn for these settings: never under XLA (XLA cannot compile the
+    cuDNN kernel, keras-team/keras#18456) nor on the CPU; Keras decides on a GPU otherwise."""
+    if settings.device != "cuda" or settings.mode == "xla":
+        return False
+    return "auto"
+
+
+def set_tf_autotune(settings: RunSettings, environ: Any) -> None:
+    """cuDNN autotuning as the settings say (the same on both sides); read when a
+    convolution first runs, and by XLA when it first compiles."""
+    environ["TF_CUDNN_USE_AUTOTUNE"] = "1" if settings.cudnn_autotune else "0"
+    flag = "--xla_gpu_autotune_level=0"
+    flags = environ.get("XLA_FLAGS", "")
+    if not settings.cudnn_autotune and settings.mode == "xla" and flag not in flags:
+        environ["XLA_FLAGS"] = f"{flags} {flag}".strip()
+
+
+def _has_lstm(model: Any) -> bool:
+    return model is not None and any(type(layer).__name__ == "LSTM"
+                                      for layer in getattr(model, "layers", []))

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import resource
+import shutil
 import sys
+import sysconfig
 from typing import Any
 
 import numpy as np
 
 from scenarios import Scenario, infer_stack, initial_weights, make_batches
 
-from .base import Engine, EngineUnavailable
+from .base import Engine, EngineUnavailable, first_line
 from .builders.torch_layers import TorchModelBuilder
+from .run.environment import gpu_identity, use_pci_bus_order
 from .settings import RunSettings
 
 
@@ -21,6 +25,13 @@ class TorchEngine(Engine):
     name = "pytorch"
 
     def load(self, settings: RunSettings) -> dict[str, str]:
+        # Both read when CUDA initialises (lazily, at the first CUDA call), not at import:
+        # still in time in a pre-warmed process.
+        use_pci_bus_order()
+        if settings.device == "cpu" and settings.isolation == "process":
+            # No GPU, no CUDA context in a CPU run's process (the app's own process in
+            # --in-process is left alone: the environment is shared there).
+            os.environ["CUDA_VISIBLE_DEVICES"] = ""
         try:
             import torch
         except ImportError as err:
@@ -34,19 +45,44 @@ class TorchEngine(Engine):
         except RuntimeError:  # already set in this process (in-process hosting, second run)
             pass
         if settings.device == "cuda":
-            if not torch.cuda.is_available():
-                raise EngineUnavailable("device cuda: PyTorch sees no CUDA GPU "
-                                        f"(torch {torch.__version__}, CUDA build: "
-                                        f"{torch.version.cuda or 'no'})")
-            self.device = torch.device("cuda:0")
+            self.device = self._pin_gpu(settings)
             # float32 means float32: cuDNN convolutions default to TF32 on Ampere+, and
             # TensorFlow's side is switched off too (tf_engine), so neither side gets it.
             torch.backends.cuda.matmul.allow_tf32 = False
             torch.backends.cudnn.allow_tf32 = False
+            # cuDNN autotuning the same on both sides (TensorFlow autotunes by default).
+            torch.backends.cudnn.benchmark = settings.cudnn_autotune
         else:
             self.device = torch.device("cpu")
         # Plain strings: a TorchVersion object would import torch in the UI process on unpickling.
         return {"torch": str(torch.__version__), "numpy": str(np.__version__)}
+
+    def _pin_gpu(self, settings: RunSettings) -> Any:
+        """The CUDA device `settings.gpu`, made current (torch.cuda.synchronize() and any
+        implicit allocation then go to it, not to GPU 0)."""
+        torch = self.torch
+        if not torch.cuda.is_available():
+            hint = ("install a CUDA build of PyTorch (pytorch.org, Get started)"
+                    if not torch.version.cuda else "check the NVIDIA driver and "
+                    "CUDA_VISIBLE_DEVICES")
+            raise EngineUnavailable("device cuda: PyTorch sees no CUDA GPU "
+                                    f"(torch {torch.__version__}, CUDA build: "
+                                    f"{torch.version.cuda or 'no'}); {hint}")
+        count = torch.cuda.device_count()
+        if settings.gpu >= count:
+            raise EngineUnavailable(f"device cuda: GPU {settings.gpu} asked for (--gpu), "
+                                    f"PyTorch sees {count} GPU(s)")
+        if settings.mode in ("compiled", "xla"):
+            problem = triton_build_problem()
+            if problem:
+                raise EngineUnavailable(
+                    f"torch.compile on a GPU builds Triton kernels with a C compiler: "
+                    f"{problem}; install gcc and the Python headers (python3-dev), or run "
+                    "--mode eager")
+        device = torch.device("cuda", settings.gpu)
+        torch.cuda.set_device(device)
+        self.gpu_facts = gpu_identity(settings.gpu, torch.cuda.get_device_name(device), count)
+        return device
 
     def _build_model(self, scenario: Scenario) -> Any:
         # One flat nn.Sequential of every layer's modules, from the catalogue's builder table.
@@ -112,6 +148,7 @@ class TorchEngine(Engine):
         # step stay eager, whereas tf.function compiles the whole step. Said in the label.
         mode = {"eager": "eager", "compiled": "torch.compile (model; optimizer eager)",
                 "xla": "torch.compile (model; optimizer eager)"}
+        on_gpu = self.device.type == "cuda"
         cfg: dict[str, Any] = {
             "mode": mode[self.settings.mode],
             "device": str(self.device),
@@ -120,9 +157,20 @@ class TorchEngine(Engine):
             "inter_op_threads": torch.get_num_interop_threads(),
             "onednn": bool(torch.backends.mkldnn.is_available()),
             "tf32": bool(torch.backends.cuda.matmul.allow_tf32 or torch.backends.cudnn.allow_tf32)
-            if self.is_cuda else False,
+            if on_gpu else False,
             "xla": False,
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         }
+        if on_gpu:
+            cfg.update(self.gpu_facts)
+            cfg.update({
+                "cuda_version": torch.version.cuda,
+                "cudnn_version": str(torch.backends.cudnn.version()),
+                "cudnn_autotune": bool(torch.backends.cudnn.benchmark),
+            })
+            model = getattr(self, "model", None)
+            if model is not None and any(isinstance(m, torch.nn.LSTM) for m in model.modules()):
+                cfg["lstm_kernel"] = "cuDNN" if torch.backends.cudnn.enabled else "native"
         if self.settings.mode == "xla":
             cfg["note"] = ("XLA is TensorFlow-only; PyTorch runs torch.compile "
                            "(model only, optimizer step eager)")
@@ -134,12 +182,41 @@ class TorchEngine(Engine):
     def peak_memory_bytes(self) -> dict[str, int | None]:
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         out: dict[str, int | None] = {"host_peak_rss": rss * (1 if sys.platform == "darwin" else 1024)}
-        if getattr(self, "is_cuda", False):
-            out["device_peak"] = int(self.torch.cuda.max_memory_allocated())
+        device = getattr(self, "device", None)
+        if device is not None and device.type == "cuda":
+            out["device_peak"] = int(self.torch.cuda.max_memory_allocated(device))
+            # Held by the caching allocator: the part of NVML's per-process figure that is not
+            # the CUDA context.
+            out["device_current"] = int(self.torch.cuda.memory_reserved(device))
         return out
 
     def classify_error(self, err: BaseException) -> str | None:
         torch = getattr(self, "torch", None)
-        if torch is not None and isinstance(err, torch.OutOfMemoryError):
-            return f"out of memory on {self.device}: {str(err).splitlines()[0]}"
+        if torch is not None and isinstance(err, _oom_types(torch)):
+            return f"out of memory on {self.device}: {first_line(err)}"
+        if "Failed to find C compiler" in str(err):
+            return ("torch.compile on a GPU builds Triton kernels with a C compiler and none "
+                    "was found: install gcc (and python3-dev), or run --mode eager")
         return super().classify_error(err)
+
+
+def _oom_types(torch: Any) -> tuple[type, ...]:
+    """torch's out-of-memory exception types: torch.OutOfMemoryError exists from torch 2.5,
+    torch.cuda.OutOfMemoryError before (the same class where both exist)."""
+    found = (getattr(torch, "OutOfMemoryError", None),
+             getattr(getattr(torch, "cuda", None), "OutOfMemoryError", None))
+    return tuple(t for t in found if isinstance(t, type))
+
+
+def triton_build_problem() -> str | None:
+    """Why Triton could not build its GPU launcher here, or None: it compiles a small C
+    extension at the first compiled step, with $CC, else gcc, else clang, against Python.h."""
+    if not (os.environ.get("CC") or shutil.which("gcc") or shutil.which("clang")):
+        return "none found (CC, gcc, clang)"
+    scheme = sysconfig.get_default_scheme()
+    if scheme == "posix_local":  # Debian's scheme; Triton reads the headers of posix_prefix
+        scheme = "posix_prefix"
+    include = sysconfig.get_paths(scheme=scheme)["include"]
+    if not os.path.exists(os.path.join(include, "Python.h")):
+        return f"the Python headers are missing (no Python.h in {include})"
+    return None

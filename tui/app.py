@@ -18,6 +18,7 @@ from textual.screen import Screen
 from engines import Comparison
 from engines.hosting.pool import HostPool
 from engines.run.driver import RunDriver
+from engines.run.telemetry import shared_nvml
 from engines.settings import RunSettings
 from scenarios import Scenario
 
@@ -112,6 +113,8 @@ class FwCompareApp(App[int]):
     async def on_mount(self) -> None:
         self.picker = PickerScreen(self.scenarios, self.draft, self.user_dir)
         await self.push_screen(self.picker)
+        if self.run_options.telemetry:  # nvmlInit once for the app, in a background thread, from now
+            shared_nvml()
         if self.autorun is None:  # an autorun takes its engines at once: nothing to warm
             self.warm_engines()
         if self.problems and not self.snapshot_path:

@@ -106,6 +106,12 @@ class HardwareView:
     sample: dict[str, Any] | None
     labels: dict[str, str]
     peak_rss: dict[str, int] = field(default_factory=dict)
+    device: str = "cpu"  # the run's device: per-engine GPU memory matters on "cuda" only
+    # What each engine's framework says it holds on its GPU (its last report): shown where
+    # NVML has no per-process figure.
+    framework_mem: dict[str, int] = field(default_factory=dict)
+    # Each engine's GPU by nvidia-smi index, where it reported one.
+    engine_gpu: dict[str, int] = field(default_factory=dict)
 
 
 # Fairness warnings the dashboard already shows elsewhere, kept off its fairness line:
@@ -375,8 +381,18 @@ class DashboardModel:
 
     def hardware_view(self) -> HardwareView:
         """Latest telemetry, for the hardware panel."""
+        framework_mem, engine_gpu = {}, {}
+        for n, t in self.tracks.items():
+            memory = t.report.memory or {}
+            held = memory.get("device_current") or memory.get("device_peak")
+            if held:
+                framework_mem[n] = held
+            index = (t.report.config or {}).get("gpu_index")
+            if isinstance(index, int):
+                engine_gpu[n] = index
         return HardwareView(self.telemetry_enabled, self.gpu_status, self.sample,
-                            {n: t.label for n, t in self.tracks.items()}, dict(self.peak_rss))
+                            {n: t.label for n, t in self.tracks.items()}, dict(self.peak_rss),
+                            self.settings.device, framework_mem, engine_gpu)
 
     def step_time_cap(self) -> float | None:
         """Top of the step-time chart: high enough for normal jitter, low enough that one

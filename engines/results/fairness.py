@@ -84,6 +84,36 @@ def _device(v: Any) -> str:
     return str(v or "?")
 
 
+def _device_of(c: dict[str, Any]) -> str:
+    """The device an engine ran on: a GPU by its nvidia-smi index where the engine mapped it
+    (TensorFlow's one visible GPU is always its /GPU:0, PyTorch's is cuda:N), else by name."""
+    if not c:
+        return "?"
+    if c.get("gpu_index") is not None:
+        return f"GPU {c['gpu_index']}"
+    if c.get("gpu_ordinal") is not None:
+        return f"GPU (CUDA device {c['gpu_ordinal']})"
+    return _device(c.get("device"))
+
+
+def _versions_pair(c: dict[str, Any]) -> str:
+    if "cuda_version" not in c and "cudnn_version" not in c:
+        return "?"
+    return f"CUDA {c.get('cuda_version') or '-'} / cuDNN {c.get('cudnn_version') or '-'}"
+
+
+# GPU facts, each a row only when some engine reported one of its config keys (CPU runs keep
+# the rows they had): (key, label, config keys, value of an engine's config, changes speed).
+GPU_ROWS: list[tuple[str, str, tuple[str, ...], Any, bool]] = [
+    ("gpu_name", "GPU model", ("gpu_name",), lambda c: str(c.get("gpu_name") or "?"), True),
+    ("cuda", "CUDA / cuDNN", ("cuda_version", "cudnn_version"), _versions_pair, False),
+    ("cudnn_autotune", "cuDNN autotune", ("cudnn_autotune",),
+     lambda c: _onoff(c.get("cudnn_autotune")), True),
+    ("lstm_kernel", "LSTM kernel", ("lstm_kernel",),
+     lambda c: str(c.get("lstm_kernel") or "?"), True),
+]
+
+
 def _mode_family(mode: str) -> str:
     m = (mode or "").lower()
     if m == "?":
@@ -127,7 +157,7 @@ def fairness_report(doc: dict[str, Any]) -> FairnessReport:
     isolation = settings.get("isolation", "process")
     specs: list[tuple[str, str, Any, bool]] = [
         ("version", "framework version", lambda n: _version(n, ver[n]), False),
-        ("device", "device", lambda n: _device(cfg[n].get("device")) if cfg[n] else "?", True),
+        ("device", "device", lambda n: _device_of(cfg[n]), True),
         ("dtype", "dtype", lambda n: str(cfg[n].get("dtype", settings.get("dtype", "?"))), True),
         ("threads", "threads", lambda n: threads(cfg[n]), True),
         ("mode", "mode", lambda n: str(cfg[n].get("mode", "?")), True),
@@ -141,6 +171,9 @@ def fairness_report(doc: dict[str, Any]) -> FairnessReport:
          lambda n: ("own child process" if isolation == "process"
                     else "thread in the app's process"), False),
     ]
+    for key, label, sources, value, matters in GPU_ROWS:
+        if any(src in cfg[n] for n in names for src in sources):
+            specs.append((key, label, lambda n, value=value: value(cfg[n]), matters))
     for key, label, get, matters in specs:
         values = {n: get(n) for n in names}
         known = [v for v in values.values() if "?" not in v]
@@ -238,10 +271,25 @@ def _warnings(doc: dict[str, Any], names: list[str], rows: list[FairnessRow],
         if by_key["device"].differs:
             out.append(FairnessWarning("warning", "device", "engines on different devices: " +
                        ", ".join(f"{_label(n)} {v}" for n, v in by_key["device"].values.items())))
+        row = by_key.get("cudnn_autotune")
+        if row is not None and row.differs:
+            out.append(FairnessWarning("warning", "cudnn_autotune",
+                       "cuDNN autotuning on " + ", ".join(_label(n) for n in on_only(
+                           "cudnn_autotune")) + " only: its convolutions use the fastest "
+                       "algorithm found, the other's the heuristic choice"))
+        row = by_key.get("lstm_kernel")
+        if row is not None and row.differs:
+            out.append(FairnessWarning("warning", "lstm_kernel", "different LSTM kernels: " +
+                       ", ".join(f"{_label(n)} {v}" for n, v in row.values.items())))
+        row = by_key.get("gpu_name")
+        if row is not None and row.differs:
+            out.append(FairnessWarning("warning", "gpu_name", "engines on different GPU "
+                       "models: " + ", ".join(f"{_label(n)} {v}" for n, v in row.values.items())))
         for key in ("dtype", "batch_size"):
             if by_key[key].differs:
                 out.append(FairnessWarning("warning", key, f"different {by_key[key].label}: " +
                            ", ".join(f"{_label(n)} {v}" for n, v in by_key[key].values.items())))
+    out.extend(_gpu_warnings(settings, names, cfg))
     for n in names:
         note = cfg[n].get("note")
         if note:
@@ -299,6 +347,33 @@ def _warnings(doc: dict[str, Any], names: list[str], rows: list[FairnessRow],
         out.append(FairnessWarning("note", "speedup",
                    f"the 95 % interval of the speed-up ({lo:.2f}-{hi:.2f}) includes 1: no "
                    "clear difference" if lo is not None else "no clear difference"))
+    return out
+
+
+def _gpu_warnings(settings: dict[str, Any], names: list[str],
+                  cfg: dict[str, dict[str, Any]]) -> list[FairnessWarning]:
+    """GPU facts that skew figures on one side, whatever the other side does."""
+    out = []
+    for n in names:
+        c = cfg[n]
+        if settings.get("device") == "cpu" and (c.get("visible_gpus") or 0) > 0:
+            out.append(FairnessWarning("warning", "device",
+                       f"{_label(n)} could see {c['visible_gpus']} GPU(s) in a CPU run (a "
+                       "framework started earlier in this process keeps them): parts of it "
+                       "may have run on a GPU"))
+        if c.get("memory_growth") is False:
+            out.append(FairnessWarning("note", "memory",
+                       f"{_label(n)} reserves nearly all GPU memory at start "
+                       "(TF_FORCE_GPU_ALLOW_GROWTH is not 'true'): its GPU memory in NVML is "
+                       "that reservation, not what it uses"))
+        if c.get("gpu_ordinal") is not None and c.get("gpu_index") is None:
+            out.append(FairnessWarning("note", "device",
+                       f"{_label(n)}: CUDA device {c['gpu_ordinal']} not mapped to an "
+                       f"nvidia-smi index ({c.get('gpu_index_note') or '?'})"))
+        if c.get("lstm_kernel", "").startswith("generic"):
+            out.append(FairnessWarning("note", "lstm_xla",
+                       f"{_label(n)}: LSTM without cuDNN under XLA (XLA cannot compile "
+                       "cuDNN's kernel, keras-team/keras#18456)"))
     return out
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from scenarios import Scenario
 
@@ -20,7 +20,7 @@ from ..settings import RunSettings
 from ..stats import is_stable
 from .environment import environment
 from .state import RunState, UntilStable
-from .telemetry import NVML, TelemetrySampler
+from .telemetry import NVML, TelemetrySampler, shared_nvml
 
 # --until-stable stops an engine only once it has at least this many steady steps and, in the
 # alternate schedule, has had at least this many turns (so drift was shared by both engines).
@@ -174,36 +174,72 @@ class Comparison:
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         """Start one worker thread per engine (and the telemetry sampler); returns at once."""
+        self.state.environment = environment()
         if self.telemetry:
-            nvml = self.nvml if self.nvml is not None else NVML()
-            self.state.gpu_status = "ok" if nvml.available else nvml.reason
-            self.state.environment = environment(nvml.gpus())
+            # NVML answers in the sampler's thread (nvmlInit can take seconds): never here,
+            # which may be the UI's event loop.
+            nvml = self.nvml if self.nvml is not None else shared_nvml()
             self.sampler = TelemetrySampler(self._pids, self.state.add_telemetry,
-                                            hz=self.telemetry_hz, nvml=nvml)
+                                            hz=self.telemetry_hz, nvml=nvml,
+                                            on_nvml=self._nvml_answered)
             self.sampler.start()
-        else:
-            self.state.environment = environment()
         for name in self.state.engines:
             t = threading.Thread(target=self.run_engine, args=(name,), name=f"engine-{name}",
                                  daemon=True)
             self.threads.append(t)
             t.start()
 
+    def _nvml_answered(self, status: str, gpus: list[dict[str, Any]],
+                       driver: dict[str, Any]) -> None:
+        """Record the GPUs and driver, and whether there is GPU telemetry (sampler thread)."""
+        env = environment(gpus, driver)
+        with self.state.lock:
+            self.state.environment = env
+            self.state.gpu_status = status
+            self.state.version += 1
+
     def _pids(self) -> dict[str, int | None]:
         with self.state.lock:
             return {n: es.pid for n, es in self.state.engines.items() if not es.finished}
 
     def wait(self, timeout: float | None = None, poll: Callable[[], None] | None = None) -> bool:
-        """Join the workers; `poll` is called about every 0.1 s meanwhile. True when all ended."""
+        """Join the workers; `poll` is called about every 0.1 s meanwhile. True when all ended.
+
+        "Ended" is read from the run state as well as the threads: on Python 3.11 a
+        KeyboardInterrupt inside Thread.join(timeout) can leave a still-running thread marked
+        as stopped, and a wait that trusted it returned before the workers recorded their
+        final status. After cancel(), an engine still without a final status when the wait
+        gives up is marked cancelled, so an export written then has a final status for every
+        engine.
+        """
         end = None if timeout is None else time.monotonic() + timeout
-        while any(t.is_alive() for t in self.threads):
+
+        threads_gone_at: list[float] = []
+
+        def running() -> bool:
+            if any(t.is_alive() for t in self.threads):
+                return True
+            if not self.threads or self.state.finished:
+                return False
+            # Threads look gone but a status is missing: give the workers a moment.
+            threads_gone_at.append(time.monotonic())
+            return threads_gone_at[-1] - threads_gone_at[0] < 1.0
+
+        while running():
             for t in self.threads:
                 t.join(timeout=0.05)
+            if not any(t.is_alive() for t in self.threads):
+                time.sleep(0.01)  # a worker between its last statement and its exit
             if poll:
                 poll()
             if end is not None and time.monotonic() > end:
                 break
-        done = not any(t.is_alive() for t in self.threads)
+        if self.cancelled:
+            with self.state.lock:
+                stuck = [n for n, es in self.state.engines.items() if not es.finished]
+            for name in stuck:
+                self.state.finish(name, "cancelled", "cancelled by the user")
+        done = not running()
         if done and self.sampler:
             self.sampler.stop()
         return done

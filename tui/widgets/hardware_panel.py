@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
+from engines.run.telemetry import NOTE_ZERO
+
 from ..formatting import DASH, fmt_bytes
 from ..live_model import HardwareView
 from ..palette import engine_color
@@ -34,12 +36,14 @@ def cpu_line(view: HardwareView) -> Text:
 def gpu_lines(view: HardwareView) -> list[Text]:
     """One line per GPU (utilisation, memory, power, temperature, each engine's memory), or
     one line saying why there is none."""
-    gpus = (view.sample or {}).get("gpus") or []
+    sample = view.sample or {}
+    gpus = sample.get("gpus") or []
     if view.gpu_status and view.gpu_status != "ok":
         return [Text.assemble(("GPU ", "dim"), (view.gpu_status, "yellow"),
                               (" · CPU telemetry only", "dim"))]
     if not gpus:
         return [Text("GPU  no sample yet", style="dim")] if view.gpu_status == "ok" else []
+    notes = sample.get("gpu_engine_notes") or {}
     out = []
     for g in gpus:
         line = Text.assemble((f"GPU{g.get('index', '?')} ", "dim"), _pct(g.get("util_pct")),
@@ -52,12 +56,34 @@ def gpu_lines(view: HardwareView) -> list[Text]:
         line.append(DASH if temp is None else f"{temp:.0f}°C")
         for i, (name, label) in enumerate(view.labels.items()):
             mem = (g.get("engine_mem") or {}).get(name)
+            if mem == 0:  # what some drivers say when they cannot tell: unknown, not "0 B"
+                mem, notes = None, {**notes, name: NOTE_ZERO}
             if mem is not None:
                 line.append("  │  ", "dim")
                 line.append(label, engine_color(name, i))
                 line.append(f" {fmt_bytes(mem)}")
+            elif _unknown_here(view, name, g, gpus, notes):
+                line.append("  │  ", "dim")
+                line.append(label, engine_color(name, i))
+                line.append(f" per-process n/a ({notes[name]})", "dim")
+                own = view.framework_mem.get(name)
+                if own:
+                    line.append(f" · own count {fmt_bytes(own)}")
         out.append(line)
     return out
+
+
+def _unknown_here(view: HardwareView, name: str, gpu: dict, gpus: list[dict],
+                  notes: dict[str, str]) -> bool:
+    """Say on this GPU's line that NVML has no figure for `name`: in a CUDA run, on the line
+    of the engine's own GPU (the first line when it is not known), when NVML found it nowhere
+    or found it here without a figure."""
+    if view.device != "cuda" or name not in notes:
+        return False
+    index = view.engine_gpu.get(name)
+    if index is None or not any(g.get("index") == index for g in gpus):
+        return gpu is gpus[0]
+    return gpu.get("index") == index
 
 
 def render_hardware(view: HardwareView) -> Text:
