@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -97,18 +97,15 @@ def t_quantile(p: float, df: int) -> float:
     return (lo + hi) / 2
 
 
-def turn_medians(times: np.ndarray, steady: np.ndarray, turns: np.ndarray) -> list[float]:
-    """Median steady step time of each turn, in turn order; turns without a steady step
-    (a step longer than the turn, the first turns' compile and warm-up) are left out."""
+def turn_medians(times: np.ndarray, steady: np.ndarray, turns: np.ndarray) -> dict[int, float]:
+    """Median steady step time of each of an engine's turns, keyed by its turn number; turns
+    without a steady step (the first turn's compile and warm-up, a step longer than the turn)
+    are left out."""
     times = np.asarray(times, dtype=np.float64)
     steady = np.asarray(steady, dtype=bool)
     turns = np.asarray(turns, dtype=np.int64)
-    out = []
-    for k in np.unique(turns[steady]):
-        sel = steady & (turns == k)
-        if sel.any():
-            out.append(float(np.median(times[sel])))
-    return out
+    return {int(k): float(np.median(times[steady & (turns == k)]))
+            for k in np.unique(turns[steady])}
 
 
 @dataclass(frozen=True)
@@ -232,17 +229,19 @@ def log_interval(logs: np.ndarray, level: float = LEVEL) -> tuple[float, float, 
     return mean, mean - half, mean + half
 
 
-def paired_speedup(turns: dict[str, Sequence[float]], level: float = LEVEL,
-                   min_pairs: int = MIN_PAIRS) -> PairedSpeedup | None:
-    """The speed-up of two engines from their per-turn median step times (in turn order;
-    the k-th turn of one engine is paired with the k-th of the other). None when there are not
-    two engines or no complete pair."""
+def paired_speedup(turns: dict[str, Mapping[int, float] | Sequence[float]],
+                   level: float = LEVEL, min_pairs: int = MIN_PAIRS) -> PairedSpeedup | None:
+    """The speed-up of two engines from their per-turn median step times: the k-th turn of one
+    engine is paired with the k-th turn of the other (mappings turn -> median, as
+    turn_medians() gives; plain sequences are numbered from 0). None when there are not two
+    engines or no complete pair."""
     if len(turns) != 2:
         return None
-    (na, ta), (nb, tb) = turns.items()
-    n = min(len(ta), len(tb))
-    a = np.asarray(ta[:n], dtype=np.float64)
-    b = np.asarray(tb[:n], dtype=np.float64)
+    (na, ta), (nb, tb) = ((n, t if isinstance(t, Mapping) else dict(enumerate(t)))
+                          for n, t in turns.items())
+    common = sorted(set(ta) & set(tb))
+    a = np.array([ta[k] for k in common], dtype=np.float64)
+    b = np.array([tb[k] for k in common], dtype=np.float64)
     ok = (a > 0) & (b > 0) & np.isfinite(a) & np.isfinite(b)
     a, b = a[ok], b[ok]
     if a.size == 0:

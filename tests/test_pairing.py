@@ -108,6 +108,12 @@ def test_the_estimate_is_the_geometric_mean_of_pair_ratios_and_names_the_faster(
     assert sp2.ci95 == pytest.approx(sp.ci95)
 
 
+def test_turns_are_paired_by_number_not_by_position():
+    # Engine b had no steady step in its turn 0 (compiling): pairs are turns 1 and 2 only.
+    sp = paired_speedup({"a": {0: 1.0, 1: 1.0, 2: 1.0}, "b": {1: 2.0, 2: 4.0}})
+    assert sp.pairs == 2 and sp.pair_ratios == pytest.approx((2.0, 4.0))
+
+
 def test_too_few_pairs_give_no_interval_and_say_why():
     sp = paired_speedup({"a": [1.0, 1.1], "b": [2.0, 2.1, 2.2]})
     assert sp.pairs == 2 and sp.ci95 is None
@@ -149,7 +155,7 @@ def test_turn_medians_use_steady_steps_only_and_skip_turns_without_one():
     times = np.array([9.0, 1.0, 1.2, 7.0, 2.0, 2.2, 5.0])
     steady = np.array([False, True, True, False, True, True, False])
     turns = np.array([0, 0, 0, 1, 1, 1, 2])
-    assert turn_medians(times, steady, turns) == [1.1, 2.1]
+    assert turn_medians(times, steady, turns) == {0: 1.1, 1: 2.1}
 
 
 def test_pooled_speedup_over_repeats_widens_with_run_to_run_spread():
