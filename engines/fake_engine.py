@@ -78,7 +78,10 @@ class FakeEngine(Engine):
         return float(self.losses[index % len(self.losses)])
 
     def simulated_time(self, index: int) -> float:
-        return float(self.times[index % len(self.times)])
+        simulated = float(self.times[index % len(self.times)])
+        # A "slow" step really takes 20 ms: say so, or a turn of measured time would last
+        # ten times its length in real time.
+        return max(simulated, 0.02) if self.fault == "slow" else simulated
 
     def outputs(self, index: int = 0) -> Any:
         return np.linspace(-1, 1, 10, dtype=np.float32)[None, :]

@@ -10,7 +10,7 @@ import psutil
 import pytest
 
 from engines import Comparison, build_results, export, settings_for
-from engines.run.runner import Turnstile
+from engines.run.turns import Turnstile
 from scenarios import load_builtins
 
 FAKES = {"pytorch": "fake:pytorch", "tensorflow": "fake:tensorflow"}
@@ -55,15 +55,17 @@ def test_both_engines_finish_with_every_step_in_order(mlp, isolation):
     for name, e in doc["engines"].items():
         assert e["status"] == "done" and e["error"] is None
         steps = e["steps"]
-        assert [s["step"] for s in steps] == list(range(40))
+        # Paired turns: the faster engine goes on taking turns while the slower one needs them.
+        assert len(steps) >= 40 and [s["step"] for s in steps] == list(range(len(steps)))
         assert steps[0]["phase"] == "first"
         assert [s["phase"] for s in steps[1:6]] == ["warmup"] * 4 or \
             {s["phase"] for s in steps[1:5]} == {"warmup"}
         assert {s["phase"] for s in steps[6:]} <= {"steady", "resume"}
         assert set(e["phases_s"]) >= {"import", "build", "first_step", "warmup"}
-        assert e["summary"]["steps_done"] == 40
+        assert e["summary"]["steps_done"] == len(steps)
     par = doc["comparison"]["parity"]
-    assert par["steps_compared"] == 40 and par["within_tolerance"] is True
+    assert par["steps_compared"] == min(len(e["steps"]) for e in doc["engines"].values())
+    assert par["within_tolerance"] is True
     assert doc["comparison"]["speedup"]["faster"] == "pytorch"  # the fake pytorch is 2 ms/step
 
 
@@ -88,14 +90,17 @@ def test_one_engine_failing_leaves_the_other_running(mlp, tmp_path, fault, statu
     comp, state = run(mlp, faults={"tensorflow": fault})
     tf, pt = state.engines["tensorflow"], state.engines["pytorch"]
     assert tf.status == status and words in tf.error
-    assert pt.status == "done" and pt.steps_done == 40
+    # Alone from the start (unavailable) it does exactly the run's steps; otherwise it paired
+    # turns with the other until that one failed.
+    assert pt.status == "done" and pt.steps_done >= 40
+    assert pt.steps_done == 40 or status != "unavailable"
     assert state.exit_code() == 1
     # The results so far are still exported, atomically.
     path = export(state, tmp_path / "r.json")
     doc = json.loads(path.read_text())
     assert doc["engines"]["tensorflow"]["status"] == status
     assert doc["engines"]["tensorflow"]["error"] == tf.error
-    assert len(doc["engines"]["pytorch"]["steps"]) == 40
+    assert len(doc["engines"]["pytorch"]["steps"]) == pt.steps_done
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temporary file left
 
 
@@ -149,10 +154,21 @@ def test_turnstile_orders_alternate_and_sequential():
     alt = Turnstile(["a", "b"], "alternate")
     alt.mark_ready("a")
     alt.mark_ready("b")
-    alt.end_turn("a")
-    assert alt.holder == "b"
-    alt.end_turn("b")
+    sequence = []
+    for _ in range(8):  # counterbalanced: A B | B A | A B | B A
+        sequence.append(alt.holder)
+        alt.end_turn(alt.holder)
+    assert "".join(sequence) == "abbaabba"
+    alt.mark_ended("b")  # an engine that ended is skipped from then on
     assert alt.holder == "a"
+    alt.end_turn("a")
+    assert alt.holder == "a"
+    three = Turnstile(["a", "b", "c"], "alternate")
+    order = []
+    for _ in range(6):
+        order.append(three.holder)
+        three.end_turn(three.holder)
+    assert "".join(order) == "abccba"
     cancel.set()
     assert not alt.wait_turn("b", cancel)
 

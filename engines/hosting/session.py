@@ -72,17 +72,22 @@ class EngineSession:
 
     def run(self, max_steps: int, slice_s: float, emit: Emit,
             should_stop: Callable[[], bool] = lambda: False, resumed: bool = False) -> bool:
-        """Run steps until `slice_s` has passed or `max_steps` are done in total.
+        """One turn: run steps until they add up to `slice_s` seconds of measured step time, or
+        until `max_steps` are done in total (at least one step).
 
-        `resumed`: the first step follows another engine's turn and is labelled 'resume'.
+        The turn's clock is the sum of the step times this session measured (simulated ones
+        for the fake engine), so both engines' turns are of equal measured time whatever the
+        cost of shipping records. `resumed`: the first step follows another engine's turn and
+        is labelled 'resume'.
 
-        Emits StepRecords at most every FLUSH_EVERY_S. Returns True when all steps are done.
+        Emits StepRecords at most every FLUSH_EVERY_S. Returns True once the run's
+        `settings.steps` are done (paired turns may go on past them, up to `max_steps`).
         Raises EngineFailure on a non-finite loss or a classified framework error.
         """
-        total = self.settings.steps
-        end = min(total, max_steps)
+        end = max_steps
         pending: list[StepRecord] = []
-        start = last_flush = time.perf_counter()
+        measured = 0.0
+        last_flush = time.perf_counter()
         resumed = resumed and self.next_step > 0  # another engine stepped in between
         if self.next_step == 0:
             emit(StageChanged("compiling"))
@@ -114,12 +119,13 @@ class EngineSession:
                     self.stages_s["warmup"] = self.stages_s.get("warmup", 0.0) + dt
                     if i == self.settings.warmup_steps:
                         emit(StageChanged("running"))
+                measured += dt
                 now = time.perf_counter()
                 if now - last_flush >= FLUSH_EVERY_S:
                     emit(StepRecords(tuple(pending)))
                     pending = []
                     last_flush = now
-                if now - start >= slice_s and self.next_step < end:
+                if measured >= slice_s and self.next_step < end:
                     break
         except EngineFailure:
             raise
@@ -133,7 +139,7 @@ class EngineSession:
             raise EngineFailure(f"{type(err).__name__}: {err}") from err
         if pending:
             emit(StepRecords(tuple(pending)))
-        return self.next_step >= total
+        return self.next_step >= self.settings.steps
 
 
 def describe_exception(err: BaseException) -> tuple[str, str]:

@@ -29,8 +29,9 @@ def engine_result(es: EngineState, batch_size: int) -> dict[str, Any]:
     if steady.any():
         outliers[steady] = outlier_mask(times[steady])
     steps = []
-    for i, (loss, t, code) in enumerate(zip(es.losses, es.times, codes)):
-        rec = {"step": i, "phase": PHASES[code], "loss": _clean(loss), "time_s": t}
+    for i, (loss, t, code, turn) in enumerate(zip(es.losses, es.times, codes, es.turns)):
+        rec = {"step": i, "phase": PHASES[code], "loss": _clean(loss), "time_s": t,
+               "turn": turn}
         if outliers[i]:
             rec["outlier"] = True
         steps.append(rec)
@@ -55,17 +56,25 @@ def build_results(state: RunState) -> dict[str, Any]:
             a, b = (state.engines[n] for n in names)
             comparison["parity"] = parity(np.array(a.losses), np.array(b.losses),
                                           state.scenario.train.optimizer, settings.task)
-            comparison["speedup"] = speedup({n: state.engines[n].steady_times() for n in names},
-                                            seed=settings.seed)
+            paired = settings.schedule == "alternate"
+            rule = state.until_confident
+            comparison["speedup"] = speedup(
+                {n: state.engines[n].steady_times() for n in names}, seed=settings.seed,
+                turns={n: state.engines[n].turn_medians() for n in names} if paired else None,
+                **({"confidence_pct": rule.pct} if rule is not None else {}))
+            if comparison["speedup"] is not None:
+                comparison["speedup"]["until_confident"] = \
+                    rule.to_dict() if rule is not None else None
             outputs = {n: state.engines[n].outputs for n in names}
             if any(o is not None for o in outputs.values()):
                 comparison["output_parity"] = output_parity(outputs, settings.batch_size)
+        # Per-engine spread (IQR/median against 10 %): information, kept for readers of
+        # schema 1; whether the verdict is in doubt is comparison.speedup.doubts.
         comparison["stability"] = {
             "threshold_iqr_over_median": UNSTABLE_IQR_RATIO,
             "stable": {n: (None if e["summary"]["unstable"] is None
                            else not e["summary"]["unstable"]) for n, e in engines.items()},
-            **(state.until_stable.to_dict() if state.until_stable is not None
-               else {"until_stable": False}),
+            "until_stable": False,
         }
         doc = {
             "schema": SCHEMA,

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..pairing import DEFAULT_CONFIDENCE_PCT, MIN_PAIRS, paired_speedup
 from ..stats import LEVEL, N_BOOT, bootstrap_ratio_ci, summarize
 
 # Loss parity is judged twice. Over the first EARLY_STEPS steps the two engines must agree to
@@ -55,16 +56,24 @@ def parity(losses_a: np.ndarray, losses_b: np.ndarray, optimizer: str,
     return out
 
 
-SPEEDUP_METHOD = ("ratio of steady-state median step times (slower / faster); percentile "
-                  "bootstrap 95 % interval, each engine's steps resampled independently")
+SPEEDUP_METHOD = ("unpaired: ratio of steady-state median step times (slower / faster); "
+                  "percentile bootstrap 95 % interval, each engine's steps resampled "
+                  "independently. Not calibrated: it ignores drift, so it is too narrow on a "
+                  "shared machine (paired turns are, see engines.pairing)")
 
 
 def speedup(times: dict[str, np.ndarray], seed: int = 0, n_boot: int = N_BOOT,
-            max_samples: int = 4000) -> dict[str, Any] | None:
-    """Which engine is faster (ratio of steady-state medians, >= 1) with a bootstrap 95 % CI.
+            max_samples: int = 4000, turns: dict[str, dict[int, float]] | None = None,
+            confidence_pct: float = DEFAULT_CONFIDENCE_PCT) -> dict[str, Any] | None:
+    """Which engine is faster (ratio >= 1) and how sure that is.
 
-    `ci95` is [low, high] of slower/faster; `significant` is True when the whole interval is
-    above 1 (the faster engine is faster beyond the measurement's doubt).
+    With `turns` (each engine's median step time per turn, from the alternate schedule) and at
+    least MIN_PAIRS complete turn pairs, the ratio and its 95 % interval come from the paired
+    turns (engines.pairing). Otherwise: the ratio of steady-state medians with a step-level
+    bootstrap interval, marked `paired: false` (not calibrated). `ci95` is [low, high] of
+    slower/faster; `significant` is True when the whole interval is above 1; `doubts` lists
+    why the verdict is in doubt (empty when it is not); `confident` says whether the
+    interval's half-width is within `confidence_pct` %.
     """
     if len(times) != 2:
         return None
@@ -72,6 +81,16 @@ def speedup(times: dict[str, np.ndarray], seed: int = 0, n_boot: int = N_BOOT,
     sa, sb = summarize(ta), summarize(tb)
     if sa is None or sb is None or sa.median <= 0 or sb.median <= 0:
         return None
+    base = {"medians_s": {na: sa.median, nb: sb.median}, "samples": {na: sa.n, nb: sb.n},
+            "unstable": bool(sa.unstable or sb.unstable), "level": LEVEL,
+            "confidence_pct": confidence_pct}
+    paired = paired_speedup(turns) if turns is not None and len(turns) == 2 else None
+    if paired is not None and paired.ci95 is not None:
+        out = paired.to_dict()
+        out.update(base)
+        out.update({"paired": True, "doubts": paired.doubts(confidence_pct),
+                    "confident": paired.confident(confidence_pct)})
+        return out
     if sa.median <= sb.median:
         fast, slow, tf_, ts = na, nb, ta, tb
         ratio = sb.median / sa.median
@@ -79,12 +98,21 @@ def speedup(times: dict[str, np.ndarray], seed: int = 0, n_boot: int = N_BOOT,
         fast, slow, tf_, ts = nb, na, tb, ta
         ratio = sa.median / sb.median
     low, high = bootstrap_ratio_ci(ts, tf_, seed=seed, n_boot=n_boot, max_samples=max_samples)
+    doubts = []
+    if paired is not None:  # paired turns, but too few of them
+        doubts.append(f"only {paired.pairs} turn pair(s): at least {MIN_PAIRS} are needed "
+                      "for a calibrated interval; this one ignores drift")
+    elif turns is None:
+        doubts.append("unpaired measurement (sequential or parallel schedule): the interval "
+                      "ignores drift and is too narrow")
+    if low <= 1.0:
+        doubts.append(f"the 95 % interval ({low:.2f}-{high:.2f}) includes 1: no clear "
+                      "difference")
     return {"faster": fast, "slower": slow, "ratio": float(ratio), "ci95": [low, high],
-            "unstable": bool(sa.unstable or sb.unstable),
-            "significant": bool(low > 1.0),
-            "medians_s": {na: sa.median, nb: sb.median},
-            "samples": {na: sa.n, nb: sb.n},
-            "level": LEVEL, "n_boot": n_boot, "method": SPEEDUP_METHOD}
+            "significant": bool(low > 1.0), "n_boot": n_boot, "method": SPEEDUP_METHOD,
+            "paired": False, "pairs": paired.pairs if paired is not None else 0,
+            "pair_ratios": list(paired.pair_ratios) if paired is not None else [],
+            "half_width": None, "drift": None, "doubts": doubts, "confident": False, **base}
 
 
 # Output parity tolerance: float32 forward passes of the same weights on the same batch agree to

@@ -11,114 +11,58 @@ import threading
 import time
 from typing import Any, Callable
 
+import numpy as np
+
 from scenarios import Scenario
 
 from ..hosting.host import Cancelled, EngineHost, HostError, make_host
 from ..hosting.pool import HostPool
 from ..hosting.protocol import Event, StageChanged, StepRecords
 from ..settings import RunSettings
-from ..stats import is_stable
+from ..pairing import MIN_CONFIDENT_PAIRS, paired_speedup
 from .environment import environment
-from .state import RunState, UntilStable
+from .state import RunState, UntilConfident
 from .telemetry import NVML, TelemetrySampler, shared_nvml
+from .turns import Turnstile
 
-# --until-stable stops an engine only once it has at least this many steady steps and, in the
-# alternate schedule, has had at least this many turns (so drift was shared by both engines).
-MIN_STABLE_STEPS = 30
-MIN_STABLE_TURNS = 2
-
-
-class Turnstile:
-    """Decides which engine may step now.
-
-    alternate: engines take turns of one time slice each, in order, once all are ready;
-    sequential: the first engine runs to the end, then the next;
-    parallel: everyone steps at once (contended, and labelled so).
-    """
-
-    def __init__(self, names: list[str], schedule: str):
-        self.order = list(names)
-        self.schedule = schedule
-        self.cond = threading.Condition()
-        self.ready: set[str] = set()
-        self.ended: set[str] = set()
-        self.holder = self.order[0] if self.order else None
-        self.last_stepped: str | None = None
-
-    def _pending(self) -> list[str]:
-        return [n for n in self.order if n not in self.ended]
-
-    def _advance_from(self, name: str) -> None:
-        pending = self._pending()
-        if not pending:
-            self.holder = None
-            return
-        i = self.order.index(name)
-        for k in range(1, len(self.order) + 1):
-            cand = self.order[(i + k) % len(self.order)]
-            if cand in pending:
-                self.holder = cand
-                return
-
-    def mark_ready(self, name: str) -> None:
-        with self.cond:
-            self.ready.add(name)
-            self.cond.notify_all()
-
-    def mark_ended(self, name: str) -> None:
-        with self.cond:
-            self.ended.add(name)
-            if self.holder == name or self.holder in self.ended:
-                self._advance_from(name)
-            self.cond.notify_all()
-
-    def wait_turn(self, name: str, cancel: threading.Event) -> bool:
-        """Block until `name` may step; False if cancelled meanwhile.
-
-        No engine steps before every engine is ready (imported and built), in any schedule:
-        another engine's import would otherwise load the CPU during timed steps.
-        """
-        with self.cond:
-            while not cancel.is_set():
-                everyone_ready = all(n in self.ready for n in self._pending())
-                if everyone_ready and (self.schedule == "parallel" or self.holder == name):
-                    return True
-                self.cond.wait(0.05)
-            return False
-
-    def took_turn(self, name: str) -> bool:
-        """Record that `name` steps now; True when another engine stepped since its last turn
-        (its first step is then a 'resume': caches and cores were someone else's)."""
-        with self.cond:
-            if self.schedule != "alternate":
-                return False
-            resumed = self.last_stepped not in (None, name)
-            self.last_stepped = name
-            return resumed
-
-    def end_turn(self, name: str) -> None:
-        with self.cond:
-            if self.schedule == "alternate" and self.holder == name:
-                self._advance_from(name)
-            self.cond.notify_all()
+# Paired measurement (alternate schedule): turns are at least MIN_TURN_S of measured step time
+# (shorter turns cost more in switching than they give: a 5-step turn inflated PyTorch's
+# median by 40 %, a 20-step one by 5 %, measured) and at most `slice_s`; within that, a run's
+# `steps` of the slower engine are spread over about TARGET_PAIRS turn pairs, so even a short
+# run gives an interval. An engine past its steps keeps taking turns while the other still
+# needs them, up to CAP_FACTOR times its steps (then it stops and later turns are unpaired).
+MIN_TURN_S = 0.2
+TARGET_PAIRS = 6
+CAP_FACTOR = 100
+# Steady steps each engine needs before its median sizes the turns.
+MIN_SIZING_STEPS = 3
 
 
 class Comparison:
     """One run of a scenario on several engines with shared settings.
 
-    until_stable: stop stepping (before `settings.steps`) once every engine has at least
-    `min_stable_steps` steady steps and IQR/median <= 10 % (in the sequential schedule each
-    engine stops once it is stable itself). collect_outputs: fetch each engine's outputs on
-    batch 0 at the end, for output parity (default: for the infer task). pool: a HostPool
-    whose pre-warmed engine processes are used where they fit (process isolation only).
+    In the alternate schedule the engines are measured in paired turns (engines.run.turns):
+    each engine does at least `settings.steps` steps and the faster one keeps taking turns of
+    equal measured time while the slower one still needs them, so every turn has a partner.
+    until_confident (percent, alternate only): end as soon as the speed-up's 95 % interval is
+    within +-that much (and at least MIN_CONFIDENT_PAIRS pairs are in), at the latest after
+    `settings.steps`. collect_outputs: fetch each engine's outputs on batch 0 at the end, for
+    output parity (default: for the infer task). pool: a HostPool whose pre-warmed engine
+    processes are used where they fit (process isolation only).
     """
 
     def __init__(self, scenario: Scenario, settings: RunSettings, engines: dict[str, str],
                  telemetry: bool = True, telemetry_hz: float = 2.0, first: str | None = None,
-                 nvml: NVML | None = None, until_stable: bool = False,
-                 min_stable_steps: int = MIN_STABLE_STEPS,
+                 nvml: NVML | None = None, until_confident: float | None = None,
                  collect_outputs: bool | None = None, pool: HostPool | None = None):
         settings.validate()
+        if until_confident is not None:
+            if settings.schedule != "alternate":
+                raise ValueError("until_confident: needs the alternate schedule (paired turns); "
+                                 f"got {settings.schedule!r}")
+            if not 0 < until_confident < 100:
+                raise ValueError(f"until_confident: expected a percentage in (0, 100), got "
+                                 f"{until_confident}")
         self.pool = pool
         self.scenario = scenario
         self.settings = settings
@@ -135,41 +79,74 @@ class Comparison:
         self.telemetry = telemetry
         self.telemetry_hz = telemetry_hz
         self.nvml = nvml
-        self.until_stable = until_stable
-        self.min_stable_steps = min_stable_steps
+        self.paired = settings.schedule == "alternate"
+        self.until_confident = until_confident
         self.collect_outputs = settings.task == "infer" if collect_outputs is None \
             else collect_outputs
         self.state.order = order
         self.turns: dict[str, int] = {n: 0 for n in engines}
-        if until_stable:
-            self.state.until_stable = UntilStable(
-                min_steady_steps=min_stable_steps, max_steps=settings.steps,
-                min_turns=MIN_STABLE_TURNS if settings.schedule == "alternate" else 1,
-                stopped_at_step={n: None for n in engines})
+        # The most steps an engine may do: its steps, or in paired turns CAP_FACTOR times that.
+        self.cap = settings.steps * CAP_FACTOR if self.paired and until_confident is None \
+            else settings.steps
+        if until_confident is not None:
+            self.state.until_confident = UntilConfident(
+                pct=until_confident, min_pairs=MIN_CONFIDENT_PAIRS, max_steps=settings.steps)
 
-    def _stable(self, name: str) -> bool:
-        if self.settings.schedule == "alternate" and \
-                self.turns.get(name, 0) < MIN_STABLE_TURNS:
+    # -- paired turns ----------------------------------------------------------------------
+    def turn_length(self) -> float:
+        """Measured seconds of the next turn (alternate schedule), see MIN_TURN_S."""
+        slice_s = self.settings.slice_s
+        if self.until_confident is not None:
+            return max(MIN_TURN_S, slice_s)
+        with self.state.lock:
+            medians = []
+            for es in self.state.engines.values():
+                if es.status in ("failed", "cancelled", "unavailable"):
+                    continue
+                steady = es.steady_times()
+                if steady.size < MIN_SIZING_STEPS:
+                    return min(MIN_TURN_S, slice_s)
+                medians.append(float(np.median(steady)))
+        if not medians:
+            return min(MIN_TURN_S, slice_s)
+        spread = self.settings.steps * max(medians) / TARGET_PAIRS
+        return min(max(spread, MIN_TURN_S), max(slice_s, MIN_TURN_S))
+
+    def _confident(self) -> bool:
+        """--until-confident: is the paired interval tight enough now? Records when it first
+        was."""
+        rule = self.state.until_confident
+        if rule is None:
             return False
         with self.state.lock:
-            es = self.state.engines[name]
-            return is_stable(es.steady_times(), self.min_stable_steps)
-
-    def should_stop(self, name: str) -> bool:
-        """--until-stable: True when `name` (and, unless sequential, every other engine still
-        running) is stable, so `name` may end before its last step."""
-        if not self.until_stable or not self._stable(name):
-            return False
-        if self.settings.schedule == "sequential":
-            return True
-        for other, es in self.state.engines.items():
-            if other == name:
-                continue
+            turns = {n: es.turn_medians() for n, es in self.state.engines.items()}
+        sp = paired_speedup(turns)
+        ok = sp is not None and sp.confident(rule.pct, rule.min_pairs)
+        if ok:
             with self.state.lock:
-                ended = es.finished
-            if not ended and not self._stable(other):
-                return False
-        return True
+                if rule.confident_after_s is None:
+                    rule.confident_after_s = time.perf_counter() - self.state.t0
+                    rule.pairs = sp.pairs
+        return ok
+
+    def partners(self, name: str) -> list[str]:
+        """The other engines whose turns pair with `name`'s: still running or done (not
+        failed, cancelled or unavailable)."""
+        with self.state.lock:
+            return [o for o, es in self.state.engines.items()
+                    if o != name and es.status in ("pending", "running", "done")]
+
+    def may_end(self, name: str) -> bool:
+        """Paired turns: True when `name` has done its part. Every engine has its steps (or
+        the interval is confident), and `name` has had as many turns as every other engine
+        still in the run, so the last pair is complete."""
+        with self.state.lock:
+            target = all(es.steps_done >= self.settings.steps or es.finished
+                         for es in self.state.engines.values())
+        balanced = all(self.turns[name] >= self.turns[o] for o in self.partners(name))
+        if not balanced:
+            return False
+        return target or self._confident()
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -263,12 +240,6 @@ class Comparison:
         self.wait(poll=poll)
         return self.state
 
-    def _stopped_stable(self, name: str) -> None:
-        with self.state.lock:
-            rule = self.state.until_stable  # set: only --until-stable stops an engine early
-            if rule is not None:
-                rule.stopped_at_step[name] = self.state.engines[name].steps_done
-
     # -- one engine's worker thread ------------------------------------------------------------
     def run_engine(self, name: str) -> None:
         """Drive one engine from import to its last step; every failure becomes a status."""
@@ -282,15 +253,14 @@ class Comparison:
             host = make_host(impl, self.settings.isolation, self.cancel_event)
         self.hosts[name] = host
 
+        turn = 0  # the turn the records arriving now belong to
+
         def on_event(event: Event) -> None:
             if isinstance(event, StepRecords):
-                state.add_records(name, event.records)
+                state.add_records(name, event.records, turn)
             elif isinstance(event, StageChanged):
                 state.set_stage(name, event.stage)
 
-        slice_s = self.settings.slice_s if self.settings.schedule == "alternate" else math.inf
-        if self.until_stable:  # check stability about once a slice in every schedule
-            slice_s = self.settings.slice_s
         try:
             state.set_stage(name, "starting")
             if not started:
@@ -303,17 +273,20 @@ class Comparison:
                 if not self.turnstile.wait_turn(name, self.cancel_event):
                     raise Cancelled()
                 try:
-                    if self.should_stop(name):
-                        self._stopped_stable(name)
+                    if self.paired and self.may_end(name):
                         finished = True
                     else:
                         resumed = self.turnstile.took_turn(name)
-                        finished = host.run_slice(self.settings.steps, slice_s, on_event,
-                                                  resumed=resumed)
+                        turn = self.turns[name]
+                        turn_s = self.turn_length() if self.paired else math.inf
+                        # Alone (the other engine failed or is unavailable) there is nothing
+                        # to pair with: do exactly the run's steps.
+                        limit = self.cap if self.partners(name) else self.settings.steps
+                        reached = host.run_slice(limit, turn_s, on_event, resumed=resumed)
                         self.turns[name] += 1
-                        if not finished and self.should_stop(name):
-                            self._stopped_stable(name)
-                            finished = True
+                        with state.lock:
+                            at_limit = state.engines[name].steps_done >= limit
+                        finished = at_limit or (self.may_end(name) if self.paired else reached)
                     if finished:
                         # Still within this engine's turn, so the forward pass and the report
                         # never overlap the other engine's timed steps.

@@ -15,7 +15,7 @@ from scenarios import Scenario
 from ..hosting.protocol import EngineReport, StepRecord
 from ..registry import ENGINE_LABELS
 from ..settings import PHASES, RunSettings
-from ..stats import UNSTABLE_IQR_RATIO
+from ..pairing import turn_medians
 
 PHASE_CODE = {name: i for i, name in enumerate(PHASES)}
 FINAL_STATUSES = ("done", "failed", "cancelled", "unavailable")
@@ -40,6 +40,8 @@ class EngineState:
     times: array = field(default_factory=lambda: array("d"))
     wall: array = field(default_factory=lambda: array("d"))  # seconds since the run started
     phase_codes: array = field(default_factory=lambda: array("b"))
+    # Each step's turn: the k-th turn of this engine (paired with the other's k-th turn).
+    turns: array = field(default_factory=lambda: array("q"))
     started_at: float | None = None
     ended_at: float | None = None
     # The model's outputs on one batch (numpy), fetched at the end for output parity.
@@ -65,24 +67,31 @@ class EngineState:
         times = np.frombuffer(self.times, dtype=np.float64) if len(self.times) else np.zeros(0)
         return times[codes == PHASE_CODE["steady"]].copy()
 
+    def turn_medians(self) -> dict[int, float]:
+        """Median steady step time of each turn (engines.pairing.turn_medians)."""
+        if not len(self.times):
+            return {}
+        codes = np.frombuffer(self.phase_codes, dtype=np.int8)
+        return turn_medians(np.frombuffer(self.times, dtype=np.float64),
+                            codes == PHASE_CODE["steady"], np.frombuffer(self.turns, np.int64))
+
 
 @dataclass
-class UntilStable:
-    """--until-stable: the rule an engine stops by before its last step, and where each
-    engine stopped (None: it ran to the end without becoming stable first)."""
+class UntilConfident:
+    """--until-confident: the run ends once the speed-up's 95 % interval is within +-`pct` %
+    with at least `min_pairs` turn pairs, or after `max_steps`; when (seconds since the run
+    started) and after how many pairs it first was."""
 
-    min_steady_steps: int
+    pct: float
+    min_pairs: int
     max_steps: int
-    min_turns: int
-    stopped_at_step: dict[str, int | None]
-    threshold_iqr_over_median: float = UNSTABLE_IQR_RATIO
+    confident_after_s: float | None = None
+    pairs: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Its part of the export's comparison.stability block."""
-        return {"until_stable": True, "min_steady_steps": self.min_steady_steps,
-                "threshold_iqr_over_median": self.threshold_iqr_over_median,
-                "max_steps": self.max_steps, "min_turns": self.min_turns,
-                "stopped_at_step": dict(self.stopped_at_step)}
+        """As exported under comparison.speedup.until_confident."""
+        return {"pct": self.pct, "min_pairs": self.min_pairs, "max_steps": self.max_steps,
+                "confident_after_s": self.confident_after_s, "pairs": self.pairs}
 
 
 class RunState:
@@ -102,7 +111,7 @@ class RunState:
         self.order: list[str] = []
         # "ok", or why there is no GPU telemetry; None when telemetry is off.
         self.gpu_status: str | None = None
-        self.until_stable: UntilStable | None = None  # set for an --until-stable run
+        self.until_confident: UntilConfident | None = None  # set for --until-confident
 
     def _touch(self) -> None:
         self.version += 1
@@ -117,8 +126,9 @@ class RunState:
                 es.started_at = time.perf_counter() - self.t0
             self._touch()
 
-    def add_records(self, name: str, records: Sequence[StepRecord]) -> None:
-        """Append an engine's step records; steps arrive in order."""
+    def add_records(self, name: str, records: Sequence[StepRecord], turn: int = 0) -> None:
+        """Append an engine's step records (of its turn number `turn`); steps arrive in
+        order."""
         now = time.perf_counter() - self.t0
         with self.lock:
             es = self.engines[name]
@@ -132,6 +142,7 @@ class RunState:
                 es.times.append(dt)
                 es.wall.append(t)
                 es.phase_codes.append(PHASE_CODE.get(phase, 0))
+                es.turns.append(turn)
             if n_new:
                 self._touch()
 
