@@ -46,8 +46,16 @@ ENGINE_NAMES = tuple(REGISTRY)
 ENGINE_LABELS = {name: info.label for name, info in REGISTRY.items()}
 
 
-def label(name: str) -> str:
-    """Display name of an engine ('PyTorch'); unknown names are shown as they are."""
+# An A/A comparison runs one engine against itself: the second copy is named with this suffix.
+TWIN_SUFFIX = "-aa"
+
+
+def engine_label(name: str) -> str:
+    """Display name of an engine ('PyTorch', 'PyTorch (twin)' for an A/A run's second copy);
+    unknown names are shown as they are."""
+    name = str(name)
+    if name.endswith(TWIN_SUFFIX) and name[:-len(TWIN_SUFFIX)] in ENGINE_LABELS:
+        return ENGINE_LABELS[name[:-len(TWIN_SUFFIX)]] + " (twin)"
     return ENGINE_LABELS.get(name, name)
 
 

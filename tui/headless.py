@@ -14,7 +14,7 @@ import time
 from typing import Any, TextIO
 
 from engines import Comparison, RunState
-from engines.registry import ENGINE_LABELS
+from engines.registry import engine_label
 from engines.results.document import build_results
 from engines.results.finish import RunEnd, finish_run
 from engines.results.inference import inference_settings, merge_inference
@@ -111,7 +111,7 @@ def run_plan(scenario: Scenario, settings: RunSettings, engines: dict[str, str],
     docs = []
     for r, order in enumerate(repeat_orders(list(engines), repeat)):
         docs.append(measurement(order[0], f"[repeat {r + 1}/{repeat}, "
-                                          f"{ENGINE_LABELS.get(order[0], order[0])} first] "))
+                                          f"{engine_label(order[0])} first] "))
     return merge_repeats(docs, seed=settings.seed)
 
 
@@ -123,7 +123,7 @@ def run_matrix(scenario: Scenario, settings: RunSettings, engines: dict[str, str
     cells = matrix_cells(engines, modes)
     for i, cell in enumerate(cells):
         st = cell.settings(settings)
-        who = ", ".join(ENGINE_LABELS.get(n, n) for n in cell.engines)
+        who = ", ".join(engine_label(n) for n in cell.engines)
         print(f"[matrix {i + 1}/{len(cells)}: {cell.label} on {who}] {_describe(st)}", file=out,
               flush=True)
         docs.append(_run_one(Comparison(scenario, st, cell.engines, telemetry=telemetry,
@@ -150,7 +150,7 @@ def run_headless(options: Options, out: TextIO | None = None) -> int:
     scenario, settings, engines = options.scenario, options.settings, options.engines
     assert scenario is not None and settings is not None
     what = "matrix" if options.matrix_modes else f"{settings.task}, {settings.mode}"
-    print(f"Running {scenario.name!r} on {', '.join(ENGINE_LABELS.get(n, n) for n in engines)}: "
+    print(f"Running {scenario.name!r} on {', '.join(engine_label(n) for n in engines)}: "
           f"{settings.steps} steps{' max (until stable)' if options.until_stable else ''}, batch "
           f"{settings.batch_size}, {what}, {settings.schedule}"
           f"{f', {options.repeat} repeats' if options.repeat > 1 else ''}", file=out, flush=True)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from engines.hosting.protocol import EngineReport
-from engines.registry import ENGINE_LABELS
+from engines.registry import engine_label
 from engines.results.fairness import FairnessReport, fairness_of_state
 from engines.results.verdicts import EARLY_TOLERANCE, INFER_TOLERANCE, PARITY_TOLERANCE
 from engines.run.state import PHASE_CODE, RunState
@@ -152,7 +152,7 @@ class EngineTrack:
 
     def __init__(self, name: str, steps_total: int):
         self.name = name
-        self.label = ENGINE_LABELS.get(name, name)
+        self.label = engine_label(name)
         self.steps_total = steps_total
         self.status = "pending"
         self.stage = "waiting"
@@ -350,8 +350,8 @@ class DashboardModel:
                 return SpeedupView(False, reason="not enough steady-state steps to compare",
                                    final=True)
             return SpeedupView(
-                True, ENGINE_LABELS.get(sp["faster"], sp["faster"]),
-                ENGINE_LABELS.get(sp["slower"], sp["slower"]), sp["ratio"],
+                True, engine_label(sp["faster"]),
+                engine_label(sp["slower"]), sp["ratio"],
                 (sp["ci95"][0], sp["ci95"][1]), bool(sp["unstable"]), parity_failed, True,
                 partial=partial, per=self.per)
         sums = {n: t.stats.summary() for n, t in self.tracks.items()}

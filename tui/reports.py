@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from engines.registry import ENGINE_LABELS
+from engines.registry import engine_label
 from engines.results.diff import RunComparison
 from engines.results.inference import inference_rows
 from engines.results.store import RunInfo
@@ -22,7 +22,7 @@ FAIRNESS_TABLE_KEYS = ("version", "device", "dtype", "threads", "mode", "tf32", 
 
 
 def _label(name: str) -> str:
-    return ENGINE_LABELS.get(name, name)
+    return engine_label(name)
 
 
 def _duration(x: Any, unit: str = "ms") -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rich.text import Text
 
-from engines.registry import ENGINE_LABELS
+from engines.registry import engine_label
 from engines.results.diff import CompareRow
 from engines.results.store import RunInfo
 
@@ -82,7 +82,7 @@ def run_cells(info: RunInfo, mark: str) -> tuple[Text, ...]:
 
 def run_detail(info: RunInfo) -> Text:
     """The highlighted run's file, machine, schedule and engines, on one line."""
-    engines = " vs ".join(ENGINE_LABELS.get(n, n) for n in info.engines) or "?"
+    engines = " vs ".join(engine_label(n) for n in info.engines) or "?"
     sep = (" · ", "dim")
     return Text.assemble(info.path.name, sep, info.host, sep, engines, sep,
                          (info.schedule, ""))

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from engines.registry import ENGINE_LABELS
+from engines.registry import engine_label
 from engines.settings import DEVICES, MODES, SCHEDULES, TASKS, RunSettings, settings_for
 from scenarios import Scenario
 
@@ -105,8 +105,8 @@ class SettingsDraft:
         v = self.value(key, scenario)
         if key == "engines":
             if v == BOTH:
-                return " + ".join(ENGINE_LABELS.get(n, n) for n in self.engines)
-            return ENGINE_LABELS.get(v, v)
+                return " + ".join(engine_label(n) for n in self.engines)
+            return engine_label(v)
         return str(v)
 
     def is_set(self, key: str) -> bool:

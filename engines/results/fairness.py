@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..registry import ENGINE_LABELS, info_of
+from ..registry import engine_label, info_of
 from ..run.state import RunState
 from ..stats import MIN_SAMPLES, UNSTABLE_IQR_RATIO
 from .summary import engine_summary
@@ -67,7 +67,7 @@ def _sync_note(impl: Any) -> str:
 
 
 def _label(name: str) -> str:
-    return ENGINE_LABELS.get(name, name)
+    return engine_label(name)
 
 
 def _onoff(v: Any) -> str:

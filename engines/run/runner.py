@@ -18,8 +18,8 @@ from scenarios import Scenario
 from ..hosting.host import Cancelled, EngineHost, HostError, make_host
 from ..hosting.pool import HostPool
 from ..hosting.protocol import Event, StageChanged, StepRecords
-from ..settings import RunSettings
 from ..pairing import MIN_CONFIDENT_PAIRS, paired_speedup
+from ..settings import RunSettings
 from .environment import environment
 from .state import RunState, UntilConfident
 from .telemetry import NVML, TelemetrySampler, shared_nvml

@@ -13,9 +13,9 @@ import numpy as np
 from scenarios import Scenario
 
 from ..hosting.protocol import EngineReport, StepRecord
-from ..registry import ENGINE_LABELS
-from ..settings import PHASES, RunSettings
 from ..pairing import turn_medians
+from ..registry import engine_label
+from ..settings import PHASES, RunSettings
 
 PHASE_CODE = {name: i for i, name in enumerate(PHASES)}
 FINAL_STATUSES = ("done", "failed", "cancelled", "unavailable")
@@ -50,7 +50,7 @@ class EngineState:
     @property
     def label(self) -> str:
         """Display name, e.g. 'PyTorch'."""
-        return ENGINE_LABELS.get(self.name, self.name)
+        return engine_label(self.name)
 
     @property
     def steps_done(self) -> int:

@@ -21,7 +21,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from engines.registry import ENGINE_LABELS
+from engines.registry import engine_label
 from engines.results.fairness import fairness_of_state
 from engines.results.finish import RunEnd, finish_run
 from engines.run.driver import RunDriver
@@ -130,7 +130,7 @@ class DashboardScreen(Screen):
         yield RunBanner(self.scenario, self.settings, self.engines, id="banner")
         with Horizontal(id="engines"):
             for i, name in enumerate(self.engines):
-                yield EngineColumn(name, ENGINE_LABELS.get(name, name), engine_color(name, i),
+                yield EngineColumn(name, engine_label(name), engine_color(name, i),
                                    id=f"engine-{name}", classes="engine-column")
         with Horizontal(id="charts"):
             yield LossChart(id="loss-chart")

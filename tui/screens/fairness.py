@@ -12,7 +12,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from engines.registry import ENGINE_LABELS
+from engines.registry import engine_label
 from engines.results.fairness import FairnessReport
 
 from ..widgets.fairness_line import LEVEL_LOOK
@@ -28,7 +28,7 @@ def settings_table(report: FairnessReport) -> Table:
     table = Table(box=None, padding=(0, 2, 0, 0), expand=False, header_style="bold")
     table.add_column("", no_wrap=True)
     for name in report.engines:
-        table.add_column(ENGINE_LABELS.get(name, name), overflow="fold", ratio=1)
+        table.add_column(engine_label(name), overflow="fold", ratio=1)
     table.add_column("", no_wrap=True)
     for row in report.rows:
         values = [row.values.get(n, "?") for n in report.engines]
