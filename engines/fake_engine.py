@@ -47,13 +47,21 @@ class FakeEngine(Engine):
         self.rng = np.random.default_rng([seed, 7, len(self.name)])
         shared = np.random.default_rng([seed, 11])
         n = settings.steps
-        k = np.arange(n)
+        # Paired turns take the faster engine past the run's steps: make room for that (and
+        # wrap past it onto steady steps, never back onto the first step's compile time).
+        length = 4 * n + 8
+        k = np.arange(length)
         # Both fakes share one curve (so parity holds) plus a tiny per-engine offset.
-        base = 0.2 + 2.1 * np.exp(-k / max(10.0, n / 4)) + 0.05 * shared.standard_normal(n) ** 2
+        base = 0.2 + 2.1 * np.exp(-k / max(10.0, n / 4)) \
+            + 0.05 * shared.standard_normal(length) ** 2
         self.losses = base + self.profile[4]
-        ms = self.profile[0] * (1 + 0.05 * np.abs(self.rng.standard_normal(n)))
+        ms = self.profile[0] * (1 + 0.05 * np.abs(self.rng.standard_normal(length)))
         ms[0] = self.profile[1]
         self.times = ms / 1000.0
+
+    def _at(self, index: int) -> int:
+        n = len(self.times)
+        return index if index < n else 1 + (index - 1) % (n - 1)
 
     def simulated_stages(self) -> dict[str, float]:
         """Stage times to report in place of the (near-zero) real ones."""
@@ -75,10 +83,10 @@ class FakeEngine(Engine):
             raise MemoryError("simulated allocation of 64 GiB failed")
         if index == self._fault_step("crash"):
             os._exit(139)
-        return float(self.losses[index % len(self.losses)])
+        return float(self.losses[self._at(index)])
 
     def simulated_time(self, index: int) -> float:
-        simulated = float(self.times[index % len(self.times)])
+        simulated = float(self.times[self._at(index)])
         # A "slow" step really takes 20 ms: say so, or a turn of measured time would last
         # ten times its length in real time.
         return max(simulated, 0.02) if self.fault == "slow" else simulated

@@ -76,7 +76,8 @@ def test_warmup_steps_are_labelled_and_kept_out_of_the_summary(mlp):
     es = state.engines["pytorch"]
     phases = build_results(state)["engines"]["pytorch"]["steps"]
     assert [p["phase"] for p in phases[:5]] == ["first", "warmup", "warmup", "warmup", "steady"]
-    assert len(es.steady_times()) == 26
+    assert len(es.steady_times()) == sum(p["phase"] == "steady" for p in phases)
+    assert len(es.steady_times()) >= 26
 
 
 @pytest.mark.parametrize("fault,status,words", [

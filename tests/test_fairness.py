@@ -108,10 +108,11 @@ def test_run_level_warnings():
     doc["comparison"]["parity"]["within_tolerance"] = False
     doc["comparison"]["speedup"].update(ci95=[0.9, 1.2], significant=False)
     r = fairness_report(doc)
-    assert {"schedule", "unstable", "status", "parity"} <= _keys(r)
-    assert {"process", "outliers", "speedup"} <= _keys(r, "note")
-    unstable = next(w for w in r.warnings if w.key == "unstable")
-    assert "30%" in unstable.text and "limit 10%" in unstable.text
+    assert {"schedule", "status", "parity"} <= _keys(r)
+    # A wide spread of one engine's step times is information, not a warning.
+    assert {"process", "outliers", "speedup", "spread"} <= _keys(r, "note")
+    spread = next(w for w in r.warnings if w.key == "spread")
+    assert "30%" in spread.text and "unstable" not in _keys(r)
 
 
 def test_partial_documents_never_raise():
@@ -128,7 +129,8 @@ def test_partial_documents_never_raise():
 
 def test_fake_run_records_fairness_in_the_export():
     scenario = find("mlp", load_builtins())
-    settings = settings_for(scenario, steps=40, isolation="thread")
+    # 400 steps: enough paired turns for a calibrated verdict (no "verdict in doubt").
+    settings = settings_for(scenario, steps=400, isolation="thread")
     comp = Comparison(scenario, settings, {"pytorch": "fake:pytorch",
                                            "tensorflow": "fake:tensorflow"}, telemetry=False)
     state = comp.run()
@@ -155,7 +157,7 @@ def test_too_few_steady_steps_is_said_as_such_not_as_a_spread():
     from scenarios import load_builtins
 
     s = load_builtins()[0]
-    comp = Comparison(s, settings_for(s, steps=3, threads=1),
+    comp = Comparison(s, settings_for(s, steps=3, threads=1, schedule="sequential"),
                       {"pytorch": "fake:pytorch", "tensorflow": "fake:tensorflow"},
                       telemetry=False)
     texts = [w.text for w in fairness_report(build_results(comp.run())).warnings

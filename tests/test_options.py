@@ -30,7 +30,7 @@ def test_headless_options_carry_the_scenario_its_settings_and_the_end_of_run_cho
     assert opts.command == "headless" and opts.scenario.name == "regression"
     # --until-stable without --steps: at most ten times the scenario's steps.
     assert opts.settings.steps == 10 * opts.scenario.train.steps
-    assert (opts.until_stable, opts.repeat, opts.export) == (True, 3, export)
+    assert (opts.until_confident, opts.repeat, opts.export) == (5.0, 3, export)
     assert not opts.save_runs and not opts.telemetry and opts.matrix_modes == ()
 
 

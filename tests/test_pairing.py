@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 
 from engines.pairing import (
-    MIN_PAIRS, drift_of, paired_speedup, pooled_paired_speedup, t_cdf_abs, t_quantile,
+    MIN_PAIRS,
+    drift_of,
+    paired_speedup,
+    pooled_paired_speedup,
+    t_cdf_abs,
+    t_quantile,
     turn_medians,
 )
 from engines.stats import bootstrap_ratio_ci

@@ -147,6 +147,6 @@ def test_a_comparison_is_what_the_dashboard_drives_and_its_state_is_typed(mlp):
     es = state.engines["pytorch"]
     assert es.stage == "done" and isinstance(es.report, EngineReport)
     assert es.report.versions["fake-pytorch"] == "1.0"
-    assert state.order == ["pytorch"] and state.until_stable is None and state.gpu_status is None
+    assert state.order == ["pytorch"] and state.until_confident is None and state.gpu_status is None
     comp.cancel()  # a thread host has nothing to kill: cancelling after the end is harmless
     assert comp.cancelled

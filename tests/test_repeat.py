@@ -1,4 +1,4 @@
-"""--repeat K (alternating who goes first, per-repeat medians, spread) and --until-stable."""
+"""--repeat K (alternating who goes first, per-repeat medians, spread) and --until-confident."""
 
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ def test_merge_repeats():
     assert rep["count"] == 3 and [r["order"][0] for r in rep["runs"]] == \
         ["pytorch", "tensorflow", "pytorch"]
     py = doc["engines"]["pytorch"]
-    assert len(py["steps"]) == 90 and {s["repeat"] for s in py["steps"]} == {0, 1, 2}
+    assert len(py["steps"]) == sum(len(d["engines"]["pytorch"]["steps"]) for d in docs)
+    assert {s["repeat"] for s in py["steps"]} == {0, 1, 2}
     assert len(py["summary"]["per_repeat_median_s"]) == 3
     assert py["summary"]["steady_steps"] == sum(
         d["engines"]["pytorch"]["summary"]["steady_steps"] for d in docs)
@@ -41,7 +42,8 @@ def test_merge_repeats():
     assert sp["faster"] == "pytorch" and sp["repeats"] == 3
     assert sp["ci95"][0] <= sp["ratio"] <= sp["ci95"][1]
     assert len(sp["per_repeat_ratio"]) == 3
-    assert rep["ratio_spread"]["rel_range"] == 0.0  # seeded fakes repeat exactly
+    # Seeded fakes: the repeats differ only in how many steps the faster one fits in.
+    assert rep["ratio_spread"]["rel_range"] < 0.05
     assert [w["key"] for w in doc["fairness"]["warnings"] if w["level"] == "warning"] == \
         ["simulated"]
     json.dumps(doc, allow_nan=False)
@@ -67,37 +69,59 @@ def test_cli_repeat(tmp_path, capsys):
     assert main(["--no-tui", "--fake", "--scenario", "mlp", "--repeat", "0"]) == 2
 
 
-def test_until_stable_stops_early_when_both_are_stable():
+def test_repeats_measured_in_paired_turns_pool_the_pair_ratios_over_repeats():
+    docs = [_run("pytorch", steps=400), _run("tensorflow", steps=400)]
+    assert all(d["comparison"]["speedup"]["paired"] for d in docs)
+    sp = merge_repeats(docs)["comparison"]["speedup"]
+    assert sp["paired"] and sp["repeats"] == 2 and sp["pairs"] >= 2 * 3
+    assert sp["faster"] == "pytorch" and 1.4 < sp["ratio"] < 1.6  # fakes: 3 ms vs 2 ms
+    assert sp["ci95"][0] <= sp["ratio"] <= sp["ci95"][1]
+    assert "t interval over the repeats" in sp["method"]
+
+
+def test_until_confident_stops_once_the_interval_is_tight():
     scenario = find("mlp", load_builtins())
-    cap = 1_000_000  # fake steps take microseconds: a turn of 1 ms is hundreds of steps
-    settings = settings_for(scenario, steps=cap, isolation="thread", slice_s=0.001)
-    comp = Comparison(scenario, settings, FAKE, telemetry=False, until_stable=True)
+    cap = 1_000_000
+    settings = settings_for(scenario, steps=cap, isolation="thread", slice_s=0.2)
+    comp = Comparison(scenario, settings, FAKE, telemetry=False, until_confident=5.0)
     state = comp.run()
     doc = build_results(state)
-    stab = doc["comparison"]["stability"]
-    assert stab["until_stable"] is True and stab["stable"] == {"pytorch": True,
-                                                              "tensorflow": True}
-    for name, es in state.engines.items():
-        assert es.status == "done"
-        assert 30 <= es.steps_done < cap
-        assert stab["stopped_at_step"][name] == es.steps_done
-        assert comp.turns[name] >= 2  # both took turns before stopping
+    sp = doc["comparison"]["speedup"]
+    assert sp["paired"] and sp["confident"] and sp["half_width"] <= 0.05
+    until = sp["until_confident"]
+    assert until["pct"] == 5.0 and until["confident_after_s"] is not None
+    assert until["pairs"] >= 5
+    for es in state.engines.values():
+        assert es.status == "done" and es.steps_done < cap
+    # The last pair is complete: both engines had the same number of turns.
+    assert comp.turns["pytorch"] == comp.turns["tensorflow"]
 
 
-def test_until_stable_keeps_stepping_while_unstable():
+def test_until_confident_ends_at_the_cap_without_one_engine_running_alone():
     scenario = find("mlp", load_builtins())
-    settings = settings_for(scenario, steps=120, isolation="thread", slice_s=0.005)
-    # More steady steps required than can ever be done: never stable, runs to the cap.
-    comp = Comparison(scenario, settings, FAKE, telemetry=False, until_stable=True,
-                      min_stable_steps=10_000)
+    settings = settings_for(scenario, steps=400, isolation="thread", slice_s=0.2)
+    # A target no run can meet: the run ends when the first engine reaches --steps.
+    comp = Comparison(scenario, settings, FAKE, telemetry=False, until_confident=1e-9)
     state = comp.run()
-    assert all(es.steps_done == 120 for es in state.engines.values())
-    assert build_results(state)["comparison"]["stability"]["stopped_at_step"] == \
-        {"pytorch": None, "tensorflow": None}
+    assert max(es.steps_done for es in state.engines.values()) >= 400
+    assert abs(comp.turns["pytorch"] - comp.turns["tensorflow"]) <= 1
+    until = build_results(state)["comparison"]["speedup"]["until_confident"]
+    assert until["confident_after_s"] is None
 
 
-def test_cli_until_stable_default_cap(capsys):
+def test_cli_until_stable_is_until_confident_with_its_default_cap(capsys):
     code = main(["--no-tui", "--fake", "--scenario", "regression", "--until-stable",
                  "--in-process", "--no-telemetry", "--no-save"])
     assert code == 0
-    assert "5000 steps max (until stable)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "5000 steps max (until the speed-up is within +-5 %)" in out
+    assert "verdict confident (+-5 %) after" in out
+
+
+def test_cli_until_confident_refuses_what_it_cannot_do(capsys):
+    assert main(["--no-tui", "--fake", "--scenario", "mlp", "--until-confident", "0"]) == 2
+    assert main(["--no-tui", "--fake", "--scenario", "mlp", "--until-confident", "nan"]) == 2
+    assert main(["--no-tui", "--fake", "--scenario", "mlp", "--until-confident",
+                 "--schedule", "sequential"]) == 2
+    err = capsys.readouterr().err
+    assert "percentage" in err and "alternate schedule" in err

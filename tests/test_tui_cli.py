@@ -37,7 +37,7 @@ def test_snapshot_of_a_fake_run_writes_the_svg_and_the_export(tmp_path):
     assert text.startswith("<svg") and "PyTorch" in text and "TensorFlow" in text
     assert "SIMULATED" in text and "within" in text
     doc = json.loads(out.read_text())
-    assert doc["engines"]["tensorflow"]["summary"]["steps_done"] == 80
+    assert doc["engines"]["tensorflow"]["summary"]["steps_done"] >= 80
     assert "samples" in doc["telemetry"]
 
 

@@ -145,7 +145,8 @@ async def test_run_export_back_and_quit(tmp_path, monkeypatch):
         await wait_for(pilot, lambda: run_complete(app))
         dash = app.screen
         for col in dash.query(EngineColumn):
-            assert col.view.status == "done" and col.view.steps_done == 60
+            # Paired turns: each engine does at least the run's steps.
+            assert col.view.status == "done" and col.view.steps_done >= 60
         text = screen_text(app)
         assert "within" in text and "faster per step" in text and "95% CI" in text
         await pilot.press("e")  # export
@@ -158,7 +159,7 @@ async def test_run_export_back_and_quit(tmp_path, monkeypatch):
         await wait_for(pilot, target.exists)
         doc = json.loads(target.read_text())
         assert doc == json.loads(json.dumps(build_results(dash.state)))
-        assert doc["engines"]["pytorch"]["summary"]["steps_done"] == 60
+        assert doc["engines"]["pytorch"]["summary"]["steps_done"] >= 60
         await pilot.press("b")  # back to the picker
         await settle(pilot)
         assert isinstance(app.screen, PickerScreen)

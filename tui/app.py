@@ -113,7 +113,7 @@ class FwCompareApp(App[int]):
     async def on_mount(self) -> None:
         self.picker = PickerScreen(self.scenarios, self.draft, self.user_dir)
         await self.push_screen(self.picker)
-        if self.run_options.telemetry:  # nvmlInit once for the app, in a background thread, from now
+        if self.run_options.telemetry:  # nvmlInit once per app, in a background thread, from now
             shared_nvml()
         if self.autorun is None:  # an autorun takes its engines at once: nothing to warm
             self.warm_engines()

@@ -13,11 +13,12 @@ import sys
 from typing import TextIO
 
 from engines import ENGINE_NAMES, MODES, SCHEDULES, TASKS
+from engines.pairing import DEFAULT_CONFIDENCE_PCT, MIN_CONFIDENT_PAIRS
 from engines.results.diff import compare_runs
 from engines.results.store import RunFileError, list_runs, load_run
 
 from .headless import run_headless
-from .options import EXIT_BAD_INPUT, EXIT_OK, UNTIL_STABLE_STEP_FACTOR, BadInput, Options
+from .options import EXIT_BAD_INPUT, EXIT_OK, UNTIL_CONFIDENT_STEP_FACTOR, BadInput, Options
 from .reports import compare_text, runs_table, scenario_lines, skipped_lines
 
 
@@ -63,9 +64,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fault", action="append", default=[], metavar="ENGINE=SPEC",
                    help="with --fake: inject a fault, e.g. tensorflow=nan@20 "
                         "(nan|error|oom|crash@STEP, unavailable, slow)")
+    p.add_argument("--until-confident", type=float, nargs="?", const=DEFAULT_CONFIDENCE_PCT,
+                   metavar="PCT",
+                   help="(headless) keep taking paired turns until the speed-up's 95%% interval "
+                        f"is within +-PCT %% (default {DEFAULT_CONFIDENCE_PCT:g}), with at least "
+                        f"{MIN_CONFIDENT_PAIRS} turn pairs; at most --steps (default "
+                        f"{UNTIL_CONFIDENT_STEP_FACTOR}x the scenario's steps)")
     p.add_argument("--until-stable", action="store_true",
-                   help="keep stepping until both engines are stable (IQR/median <= 10%%), at "
-                        f"most --steps (default {UNTIL_STABLE_STEP_FACTOR}x the scenario's steps)")
+                   help=f"old name of --until-confident {DEFAULT_CONFIDENCE_PCT:g}")
+    p.add_argument("--aa", action="store_true",
+                   help="A/A run: the first engine of --engines against itself (a calibration "
+                        "check: the interval should contain 1 about 95%% of the time)")
+    p.add_argument("--gpu", type=int, default=0, metavar="INDEX",
+                   help="with --device cuda: the GPU both engines use, as nvidia-smi numbers it "
+                        "(its position in CUDA_VISIBLE_DEVICES when that is set); default 0")
+    p.add_argument("--cudnn-autotune", choices=("on", "off"), default="on",
+                   help="cuDNN autotuning of convolution algorithms, the same on both engines "
+                        "(PyTorch cudnn.benchmark, TensorFlow TF_CUDNN_USE_AUTOTUNE); GPU only; "
+                        "default on")
     p.add_argument("--repeat", type=int, metavar="K", default=1,
                    help="run the whole comparison K times, alternating which engine goes first; "
                         "report per-repeat medians and their spread")

@@ -90,14 +90,15 @@ def _run_one(comp: Comparison, out: TextIO) -> dict[str, Any]:
 
 
 def run_plan(scenario: Scenario, settings: RunSettings, engines: dict[str, str], *,
-             telemetry: bool, until_stable: bool, repeat: int, out: TextIO) -> dict[str, Any]:
+             telemetry: bool, until_confident: float | None, repeat: int,
+             out: TextIO) -> dict[str, Any]:
     """Run one measurement (one comparison; both batch sizes for infer; K repeats) and return
     its results document. Raises Interrupted on Ctrl-C."""
 
     def one(st: RunSettings, first: str | None = None, tag: str = "") -> dict[str, Any]:
         print(f"{tag}{_describe(st)}", file=out, flush=True)
         return _run_one(Comparison(scenario, st, engines, telemetry=telemetry, first=first,
-                                   until_stable=until_stable), out)
+                                   until_confident=until_confident), out)
 
     def measurement(first: str | None, tag: str) -> dict[str, Any]:
         if settings.task == "infer":
@@ -116,7 +117,7 @@ def run_plan(scenario: Scenario, settings: RunSettings, engines: dict[str, str],
 
 
 def run_matrix(scenario: Scenario, settings: RunSettings, engines: dict[str, str],
-               modes: tuple[str, ...], *, telemetry: bool, until_stable: bool,
+               modes: tuple[str, ...], *, telemetry: bool, until_confident: float | None,
                out: TextIO) -> dict[str, Any]:
     """Every (task, mode) cell as its own comparison; returns the matrix document."""
     docs = []
@@ -127,7 +128,7 @@ def run_matrix(scenario: Scenario, settings: RunSettings, engines: dict[str, str
         print(f"[matrix {i + 1}/{len(cells)}: {cell.label} on {who}] {_describe(st)}", file=out,
               flush=True)
         docs.append(_run_one(Comparison(scenario, st, cell.engines, telemetry=telemetry,
-                                        until_stable=until_stable), out))
+                                        until_confident=until_confident), out))
     return build_matrix_doc(docs, settings, engines)
 
 
@@ -150,18 +151,21 @@ def run_headless(options: Options, out: TextIO | None = None) -> int:
     scenario, settings, engines = options.scenario, options.settings, options.engines
     assert scenario is not None and settings is not None
     what = "matrix" if options.matrix_modes else f"{settings.task}, {settings.mode}"
+    until = "" if options.until_confident is None else \
+        f" max (until the speed-up is within +-{options.until_confident:g} %)"
     print(f"Running {scenario.name!r} on {', '.join(engine_label(n) for n in engines)}: "
-          f"{settings.steps} steps{' max (until stable)' if options.until_stable else ''}, batch "
+          f"{settings.steps} steps{until}, batch "
           f"{settings.batch_size}, {what}, {settings.schedule}"
           f"{f', {options.repeat} repeats' if options.repeat > 1 else ''}", file=out, flush=True)
     try:
         if options.matrix_modes:
             doc = run_matrix(scenario, settings, engines, options.matrix_modes,
-                             telemetry=options.telemetry, until_stable=options.until_stable,
+                             telemetry=options.telemetry, until_confident=options.until_confident,
                              out=out)
         else:
             doc = run_plan(scenario, settings, engines, telemetry=options.telemetry,
-                           until_stable=options.until_stable, repeat=options.repeat, out=out)
+                           until_confident=options.until_confident, repeat=options.repeat,
+                           out=out)
     except Interrupted as stop:
         # The interrupted comparison's partial results: shown and exported, never saved.
         print(summary_table(stop.doc), file=out, flush=True)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from engines.hosting.protocol import EngineReport
+from engines.pairing import DEFAULT_CONFIDENCE_PCT, paired_speedup
 from engines.registry import engine_label
 from engines.results.fairness import FairnessReport, fairness_of_state
 from engines.results.verdicts import EARLY_TOLERANCE, INFER_TOLERANCE, PARITY_TOLERANCE
@@ -89,12 +90,18 @@ class SpeedupView:
     slower: str | None = None
     ratio: float | None = None
     ci95: tuple[float, float] | None = None
-    unstable: bool = False
     parity_failed: bool = False
     final: bool = False
     reason: str = ""
     partial: tuple[str, ...] = ()  # labels of engines that ended before their last step
     per: str = "step"  # "step" (train) or "batch" (infer: the ratio of p50 latencies)
+    paired: bool = False  # ratio and interval from paired turns (engines.pairing)
+    pairs: int = 0
+    half_width: float | None = None  # of the interval, relative (0.05: +-5 %)
+    # Seconds from the run's start until the interval was first within +-confidence_pct.
+    confident_after_s: float | None = None
+    confidence_pct: float = DEFAULT_CONFIDENCE_PCT
+    doubts: tuple[str, ...] = ()  # why the verdict is in doubt (empty: it stands)
 
 
 @dataclass(frozen=True)
@@ -169,6 +176,35 @@ class EngineTrack:
         self.time_by_wall = MinMaxDownsampler()
         self.stats = StepTimeStats()
         self.final: dict[str, Any] | None = None
+        # Paired turns: the median steady step time of each finished turn, and the steady
+        # times of the turn in progress (bounded by one turn's steps).
+        self.turn_medians: dict[int, float] = {}
+        self.current_turn: int | None = None
+        self.current_times: list[np.ndarray] = []
+        self.measured_s = 0.0  # sum of every step's measured time so far
+
+    def _close_turn(self) -> None:
+        if self.current_turn is not None and self.current_times:
+            times = np.concatenate(self.current_times)
+            if times.size:
+                self.turn_medians[self.current_turn] = float(np.median(times))
+        self.current_times = []
+
+    def ingest_turns(self, times: np.ndarray, codes: np.ndarray, turns: np.ndarray) -> None:
+        """Group the new steady steps by turn; a turn is final once a later one begins."""
+        steady = codes == STEADY
+        for k in np.unique(turns):
+            k = int(k)
+            if k != self.current_turn:
+                self._close_turn()
+                self.current_turn = k
+            self.current_times.append(times[steady & (turns == k)])
+
+    def finished_turns(self) -> dict[int, float]:
+        """Medians of the turns that are over (the last one too once the engine ended)."""
+        if self.status not in ("pending", "running"):
+            self._close_turn()
+        return self.turn_medians
 
     def ingest(self, losses: np.ndarray, times: np.ndarray, wall: np.ndarray,
                codes: np.ndarray) -> None:
@@ -178,6 +214,7 @@ class EngineTrack:
         if n == 0:
             return
         self.seen += n
+        self.measured_s += float(times.sum())
         self.last_loss = float(losses[-1])
         if start == 0:
             self.first_step_s = float(times[0])
@@ -218,6 +255,9 @@ class DashboardModel:
         self.peak_rss: dict[str, int] = {}
         self.fairness: FairnessReport | None = None
         self._fairness_key: tuple | None = None
+        # Live paired verdict: seconds of measuring (both engines' step times added up) until
+        # its interval was first within +-DEFAULT_CONFIDENCE_PCT.
+        self.confident_after_s: float | None = None
 
     @property
     def per(self) -> str:
@@ -245,8 +285,10 @@ class DashboardModel:
                 n = len(es.losses)
                 if n > tr.seen:
                     a = tr.seen
-                    tr.ingest(np.array(es.losses[a:n]), np.array(es.times[a:n]),
-                              np.array(es.wall[a:n]), np.array(es.phase_codes[a:n], np.int8))
+                    times = np.array(es.times[a:n])
+                    codes = np.array(es.phase_codes[a:n], np.int8)
+                    tr.ingest(np.array(es.losses[a:n]), times, np.array(es.wall[a:n]), codes)
+                    tr.ingest_turns(times, codes, np.array(es.turns[a:n], np.int64))
             names = self.names
             if len(names) == 2:
                 ea, eb = (state.engines[n] for n in names)
@@ -336,7 +378,8 @@ class DashboardModel:
                           p.early_max_rel, p.early_tolerance)
 
     def speedup_view(self) -> SpeedupView:
-        """The speed-up line: final (with its bootstrap interval) or live (medians only)."""
+        """The speed-up line: final (read from the results document) or live (paired turns
+        once there are enough, medians before)."""
         if len(self.tracks) != 2:
             return SpeedupView(False, reason="needs two engines")
         par = self.parity_view()
@@ -349,11 +392,27 @@ class DashboardModel:
             if sp is None:
                 return SpeedupView(False, reason="not enough steady-state steps to compare",
                                    final=True)
+            until = sp.get("until_confident") or {}
+            confident_after = until.get("confident_after_s", self.confident_after_s)
             return SpeedupView(
-                True, engine_label(sp["faster"]),
-                engine_label(sp["slower"]), sp["ratio"],
-                (sp["ci95"][0], sp["ci95"][1]), bool(sp["unstable"]), parity_failed, True,
-                partial=partial, per=self.per)
+                True, engine_label(sp["faster"]), engine_label(sp["slower"]), sp["ratio"],
+                (sp["ci95"][0], sp["ci95"][1]), parity_failed, True, partial=partial,
+                per=self.per, paired=bool(sp.get("paired")), pairs=sp.get("pairs") or 0,
+                half_width=sp.get("half_width"),
+                confident_after_s=confident_after if sp.get("paired") else None,
+                confidence_pct=sp.get("confidence_pct") or DEFAULT_CONFIDENCE_PCT,
+                doubts=tuple(sp.get("doubts") or ()))
+        if self.settings.schedule == "alternate":
+            turns = {t.label: t.finished_turns() for t in self.tracks.values()}
+            paired = paired_speedup(turns)
+            if paired is not None and paired.ci95 is not None:
+                if self.confident_after_s is None and paired.confident():
+                    self.confident_after_s = sum(t.measured_s for t in self.tracks.values())
+                return SpeedupView(
+                    True, paired.faster, paired.slower, paired.ratio, paired.ci95,
+                    parity_failed, False, partial=partial, per=self.per, paired=True,
+                    pairs=paired.pairs, half_width=paired.half_width,
+                    confident_after_s=self.confident_after_s, doubts=tuple(paired.doubts()))
         sums = {n: t.stats.summary() for n, t in self.tracks.items()}
         if any(s is None or s.median <= 0 for s in sums.values()):
             return SpeedupView(False, reason="waiting for steady-state steps on both engines")
@@ -361,8 +420,7 @@ class DashboardModel:
         fast, slow = (na, nb) if sa.median <= sb.median else (nb, na)
         ratio = max(sa.median, sb.median) / min(sa.median, sb.median)
         return SpeedupView(True, self.tracks[fast].label, self.tracks[slow].label, ratio, None,
-                           bool(sa.unstable or sb.unstable), parity_failed, False,
-                           partial=partial, per=self.per)
+                           parity_failed, False, partial=partial, per=self.per)
 
     def fairness_view(self) -> FairnessView:
         """The dashboard's fairness line (the full report is `self.fairness`)."""
@@ -403,6 +461,11 @@ class DashboardModel:
             if s is not None and s.median > 0:
                 caps.append(s.q3 + 6 * max(s.iqr, 0.05 * s.median))
         return max(caps) if caps else None
+
+    def step_extent(self) -> float:
+        """x-axis end in step mode: the run's steps, or further where paired turns took the
+        faster engine past them."""
+        return float(max(1, self.settings.steps, *(t.seen for t in self.tracks.values())))
 
     def wall_extent(self) -> float:
         """Latest wall time any engine has reached (x-axis end in wall-time mode)."""

@@ -14,14 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from engines.registry import ENGINE_NAMES
+from engines.pairing import DEFAULT_CONFIDENCE_PCT
+from engines.registry import ENGINE_NAMES, TWIN_SUFFIX, impl_name
 from engines.settings import MODES, RunSettings, settings_for
 from scenarios import Scenario, ScenarioError, discover, find
 
 from .paths import runs_dir, user_scenario_dir
 
-# --until-stable without --steps: at most this many times the scenario's steps.
-UNTIL_STABLE_STEP_FACTOR = 10
+# --until-confident without --steps: at most this many times the scenario's steps.
+UNTIL_CONFIDENT_STEP_FACTOR = 10
 
 EXIT_OK, EXIT_ENGINE_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -57,7 +58,7 @@ class Options:
     size: tuple[int, int] | None = None  # terminal size of --snapshot
     compare: tuple[str, str] | None = None
     telemetry: bool = True
-    until_stable: bool = False
+    until_confident: float | None = None  # --until-confident PCT (--until-stable: 5)
     repeat: int = 1
     matrix_modes: tuple[str, ...] = ()  # non-empty: --matrix, with "eager" first
     save_runs: bool = True
@@ -100,10 +101,10 @@ class Options:
         if args.no_tui or args.matrix:
             scenario = _pick_scenario(args, scenarios)
             return cls("headless", scenario=scenario, settings=_settings(args, scenario),
-                       until_stable=args.until_stable, repeat=args.repeat,
+                       until_confident=_until_confident(args), repeat=args.repeat,
                        matrix_modes=matrix_modes, **common)
-        if args.until_stable or args.repeat > 1:
-            raise BadInput("--until-stable and --repeat run headless: add --no-tui")
+        if _until_confident(args) is not None or args.repeat > 1:
+            raise BadInput("--until-confident and --repeat run headless: add --no-tui")
         size = _parse_size(args.size) if args.snapshot else None
         scenario = None
         if args.scenario or args.scenario_file or args.snapshot:
@@ -153,8 +154,29 @@ def _engine_map(args: argparse.Namespace) -> dict[str, str]:
         if n not in ENGINE_NAMES:
             raise BadInput(f"--engines: unknown engine {n!r}; expected {', '.join(ENGINE_NAMES)}")
     if len(set(names)) != len(names):
-        raise BadInput("--engines: an engine is named twice")
-    return {n: (f"fake:{n}" if args.fake else n) for n in names}
+        raise BadInput("--engines: an engine is named twice (for one engine against itself, "
+                       "use --aa)")
+    if args.aa:
+        # A/A: the first engine on both sides, to measure how often the interval covers 1.
+        names = [names[0], names[0] + TWIN_SUFFIX]
+        return {n: impl_name(names[0], args.fake) for n in names}
+    return {n: impl_name(n, args.fake) for n in names}
+
+
+def _until_confident(args: argparse.Namespace) -> float | None:
+    """--until-confident PCT (or --until-stable, its old name: 5 %); None when not asked."""
+    pct = args.until_confident
+    if pct is None and args.until_stable:
+        pct = DEFAULT_CONFIDENCE_PCT
+    if pct is None:
+        return None
+    if not (0 < pct < 100):  # also refuses nan
+        raise BadInput(f"--until-confident: expected a percentage above 0 and below 100, "
+                       f"got {pct}")
+    if args.schedule != "alternate":
+        raise BadInput(f"--until-confident: needs the alternate schedule (paired turns), not "
+                       f"--schedule {args.schedule}")
+    return float(pct)
 
 
 def _matrix_modes(args: argparse.Namespace) -> tuple[str, ...]:
@@ -210,14 +232,15 @@ def _settings(args: argparse.Namespace, scenario: Scenario) -> RunSettings:
     """The run settings of `scenario` under these options."""
     faults = _faults(args)
     steps = args.steps
-    if args.until_stable and steps is None:
-        steps = scenario.train.steps * UNTIL_STABLE_STEP_FACTOR
+    if (args.until_confident is not None or args.until_stable) and steps is None:
+        steps = scenario.train.steps * UNTIL_CONFIDENT_STEP_FACTOR
     try:
         return settings_for(
             scenario, steps=steps, batch_size=args.batch_size, mode=args.mode,
             task=args.task, schedule=args.schedule, device=args.device, threads=args.threads,
             warmup_steps=args.warmup_steps,
             isolation="thread" if args.in_process else "process", faults=faults,
+            gpu=args.gpu, cudnn_autotune=args.cudnn_autotune == "on",
         )
     except ValueError as err:
         raise BadInput(f"--{str(err).replace('_', '-')}") from None

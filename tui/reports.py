@@ -49,9 +49,10 @@ def _columns(rows: Sequence[Sequence[str]], rule: bool = False) -> list[str]:
 # -- one run -----------------------------------------------------------------------------------
 
 def summary_table(doc: dict[str, Any]) -> str:
-    """Per-engine figures, errors, parity, speed-up, until-stable and the settings line."""
+    """Per-engine figures, errors, parity, speed-up (with what puts it in doubt) and the
+    settings line."""
     rows = [("engine", "status", "steps", "median", "IQR", "samples/s", "first step", "import",
-             "final loss", "stable")]
+             "final loss", "spread")]
     for name, e in doc["engines"].items():
         s = e["summary"]
         rows.append((
@@ -61,7 +62,7 @@ def summary_table(doc: dict[str, Any]) -> str:
             _duration(e["phases_s"].get("first_step")),
             _duration(e["phases_s"].get("import"), "s"),
             f"{s['final_loss']:.5g}" if s["final_loss"] is not None else "-",
-            _stable_cell(s),
+            _spread_cell(s),
         ))
     lines = _columns(rows, rule=True)
     for name, e in doc["engines"].items():
@@ -73,21 +74,7 @@ def summary_table(doc: dict[str, Any]) -> str:
         lines.append(_parity_line(par))
     sp = comp.get("speedup")
     if sp:
-        lo, hi = sp["ci95"]
-        caveat = " [unstable measurement]" if sp["unstable"] else ""
-        if par and par.get("within_tolerance") is False:
-            caveat += " [parity failed: the engines did not do the same work]"
-        lines.append(f"speed-up: {_label(sp['faster'])} is "
-                     f"{sp['ratio']:.2f}x faster per step (95% CI {lo:.2f}-{hi:.2f}){caveat}")
-    stab = comp.get("stability") or {}
-    if stab.get("until_stable"):
-        parts = []
-        for name, at in (stab.get("stopped_at_step") or {}).items():
-            stable = "stable" if (stab.get("stable") or {}).get(name) else "NOT stable"
-            done = doc["engines"][name]["summary"]["steps_done"]
-            parts.append(f"{_label(name)} stable, stopped at step {at}" if at is not None else
-                         f"{_label(name)} {stable} after all {done} steps")
-        lines.append("until stable: " + "; ".join(parts))
+        lines += speedup_lines(sp, par)
     st = doc["settings"]
     contended = " (contended)" if st["schedule"] == "parallel" else ""
     lines.append(f"settings: task {st['task']}, mode {st['mode']}, schedule {st['schedule']}"
@@ -110,16 +97,38 @@ def _parity_line(par: dict[str, Any]) -> str:
     return line
 
 
-def _stable_cell(s: dict[str, Any]) -> str:
-    """'yes (4%)' / 'NO (21%)': IQR/median against the 10 % limit."""
-    if s.get("unstable") is None:
-        return "-"
-    med = s.get("median_step_s")
+def speedup_lines(sp: dict[str, Any], par: dict[str, Any] | None = None) -> list[str]:
+    """The verdict: who is faster, by how much, how it was measured; "(in doubt)" when the
+    verdict has a reason to doubt it (the reasons are warnings in the fairness report)."""
+    lo, hi = sp["ci95"]
+    if sp.get("paired"):
+        how = (f"{sp['pairs']} turn pairs, +-{sp['half_width']:.1%}"
+               if sp.get("half_width") is not None else f"{sp['pairs']} turn pairs")
+    else:
+        how = "unpaired"
+    doubted = bool(sp.get("doubts")) or bool(par and par.get("within_tolerance") is False)
+    lines = [f"speed-up: {_label(sp['faster'])} is {sp['ratio']:.2f}x faster per step "
+             f"(95% CI {lo:.2f}-{hi:.2f}; {how}){' (in doubt)' if doubted else ''}"]
+    until = sp.get("until_confident")
+    if until:
+        if until.get("confident_after_s") is not None:
+            lines.append(f"verdict confident (+-{until['pct']:g} %) after "
+                         f"{until['confident_after_s']:.1f} s of measuring, "
+                         f"{until['pairs']} turn pairs")
+        else:
+            lines.append(f"verdict NOT confident within +-{until['pct']:g} % after all "
+                         f"{until['max_steps']} steps")
+    return lines
+
+
+def _spread_cell(s: dict[str, Any]) -> str:
+    """IQR/median of the steady steps, e.g. '4%': information about the engine's step times
+    (whether the verdict is in doubt is the speed-up's own business)."""
     rel = s.get("iqr_over_median")
+    med = s.get("median_step_s")
     if rel is None and med:
         rel = (s.get("iqr_step_s") or 0.0) / med
-    pct = f" ({rel:.0%})" if isinstance(rel, (int, float)) else ""
-    return ("NO" if s["unstable"] else "yes") + pct
+    return f"{rel:.0%}" if isinstance(rel, (int, float)) else "-"
 
 
 def inference_table(doc: dict[str, Any]) -> str:

@@ -211,11 +211,14 @@ def _measures(doc: dict[str, Any], names: list[str]) -> list[str]:
         out.append("synchronised before every clock read (perf_counter): " + "; ".join(syncs))
     sched = settings.get("schedule", "alternate")
     if sched == "alternate":
-        out.append(f"engines take turns of about {settings.get('slice_s', 1.0):g} s (A B A B), so "
-                   "drift affects both; the first step after each switch is kept out of the "
-                   "statistics")
+        out.append("paired turns: the engines take turns of equal measured time (0.2 s up to "
+                   f"{settings.get('slice_s', 1.0):g} s) in the order A B | B A | ..., so every "
+                   "turn has a neighbour turn of the other under the same machine conditions; "
+                   "the speed-up's interval comes from the turn pairs, and the first step "
+                   "after each switch is kept out of the statistics")
     elif sched == "sequential":
-        out.append("engines ran one after the other (sequential), never at the same time")
+        out.append("engines ran one after the other (sequential), never at the same time; "
+                   "unpaired, so the interval ignores drift")
     else:
         out.append("engines ran at the same time (parallel): contended, labelled so")
     out.append(f"first step (trace/compile) and {settings.get('warmup_steps', '?')} warm-up "
@@ -320,11 +323,13 @@ def _warnings(doc: dict[str, Any], names: list[str], rows: list[FairnessRow],
                        f"{_label(n)}: only {steady} steady step(s), at least {MIN_SAMPLES} "
                        "are needed to trust a median; run more steps"))
         elif s.get("unstable") and med:
+            # Information, not a warning: a wide spread of step times does not put a verdict
+            # in doubt when the paired interval is tight (the speed-up's doubts say when).
             rel = (iqr or 0.0) / med
-            out.append(FairnessWarning("warning", "unstable",
-                       f"{_label(n)} unstable: IQR/median {rel:.0%} (limit "
-                       f"{UNSTABLE_IQR_RATIO:.0%}) over {s.get('steady_steps', 0)} steady steps; "
-                       "more steps (--until-stable) or a quieter machine"))
+            out.append(FairnessWarning("note", "spread",
+                       f"{_label(n)}: step times spread {rel:.0%} (IQR/median, over "
+                       f"{s.get('steady_steps', 0)} steady steps; {UNSTABLE_IQR_RATIO:.0%} is "
+                       "tight)"))
         elif s.get("unstable") and s.get("steady_steps", 0) and not med:
             out.append(FairnessWarning("warning", "unstable",
                        f"{_label(n)}: too few steady steps to trust"))
@@ -342,7 +347,11 @@ def _warnings(doc: dict[str, Any], names: list[str], rows: list[FairnessRow],
         out.append(FairnessWarning("warning", "output_parity",
                    "output parity failed: the models do not compute the same function"))
     sp = comparison.get("speedup") or {}
-    if sp and not sp.get("significant", True):
+    doubts = sp.get("doubts")
+    if isinstance(doubts, list):  # the verdict's own reasons (paired turns and after)
+        for d in doubts:
+            out.append(FairnessWarning("warning", "verdict", f"verdict in doubt: {d}"))
+    elif sp and not sp.get("significant", True):  # documents from before paired turns
         lo, hi = sp.get("ci95", [None, None])
         out.append(FairnessWarning("note", "speedup",
                    f"the 95 % interval of the speed-up ({lo:.2f}-{hi:.2f}) includes 1: no "

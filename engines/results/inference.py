@@ -15,7 +15,7 @@ import numpy as np
 from ..settings import RunSettings
 from ..stats import summarize
 from .document import refresh_fairness
-from .summary import doc_steady_times
+from .summary import doc_steady_times, doc_turn_medians
 from .verdicts import speedup
 
 
@@ -64,7 +64,9 @@ def merge_inference(docs: list[dict[str, Any]], seed: int = 0) -> dict[str, Any]
         key = str(bs)
         times = {n: doc_steady_times(e) for n, e in d["engines"].items()}
         latency[key] = {n: latency_summary(t, bs) for n, t in times.items()}
-        speed[key] = speedup(times, seed=seed) if len(times) == 2 else None
+        paired = (d.get("settings") or {}).get("schedule") == "alternate"
+        turns = {n: doc_turn_medians(e) for n, e in d["engines"].items()} if paired else None
+        speed[key] = speedup(times, seed=seed, turns=turns) if len(times) == 2 else None
         parity[key] = (d.get("comparison") or {}).get("output_parity")
         runs[key] = {n: {"status": e.get("status"), "error": e.get("error"),
                          "phases_s": e.get("phases_s", {}),

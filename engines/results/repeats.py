@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..pairing import MIN_PAIRS, pooled_paired_speedup
 from ..stats import (
     LEVEL,
     N_BOOT,
@@ -21,7 +22,7 @@ from ..stats import (
     summarize,
 )
 from .document import SCHEMA, refresh_fairness
-from .summary import doc_steady_times, times_summary
+from .summary import doc_steady_times, doc_turn_medians, times_summary
 from .verdicts import SPEEDUP_METHOD
 
 _WORST = ("failed", "unavailable", "cancelled", "running", "pending", "done")
@@ -120,14 +121,18 @@ def merge_repeats(docs: list[dict[str, Any]], seed: int = 0) -> dict[str, Any]:
     runs = []
     speed = None
     if len(names) == 2:
-        speed = pooled_speedup(per_repeat, seed=seed)
+        speed = pooled_paired(docs, names) or pooled_speedup(per_repeat, seed=seed)
         if speed:
             comparison["speedup"] = speed
     for r, d in enumerate(docs):
         med = {n: (float(np.median(per_repeat[n][r])) if per_repeat[n][r].size else None)
                for n in names}
         ratio = None
-        if speed and med.get(speed["slower"]) and med.get(speed["faster"]):
+        own = (d.get("comparison") or {}).get("speedup") or {}
+        if speed and own.get("paired") and own.get("faster") in names:
+            # This repeat's own paired estimate, seen from the pooled verdict's side.
+            ratio = own["ratio"] if own["faster"] == speed["faster"] else 1 / own["ratio"]
+        elif speed and med.get(speed["slower"]) and med.get(speed["faster"]):
             ratio = med[speed["slower"]] / med[speed["faster"]]
         runs.append({
             "repeat": r, "order": d.get("order") or names, "median_step_s": med,
@@ -196,6 +201,47 @@ def pooled_speedup(per_repeat: dict[str, list[np.ndarray]], seed: int = 0,
             "level": LEVEL, "n_boot": n_boot, "repeats": len(keep),
             "method": SPEEDUP_METHOD.replace("each engine's steps resampled independently",
                                              "two-level: repeats (paired), then steps")}
+
+
+def pooled_paired(docs: list[dict[str, Any]], names: list[str]) -> dict[str, Any] | None:
+    """The speed-up over repeats measured in paired turns: each repeat's mean log pair ratio
+    is one unit, a t interval over the repeats (engines.pairing.pooled_paired_speedup), so
+    the interval includes how much whole runs differ. None unless every repeat was paired
+    with at least MIN_PAIRS pairs."""
+    na, nb = names
+    per_run, pairs = [], 0
+    for d in docs:
+        if (d.get("settings") or {}).get("schedule") != "alternate":
+            return None
+        ta = doc_turn_medians((d.get("engines") or {}).get(na) or {})
+        tb = doc_turn_medians((d.get("engines") or {}).get(nb) or {})
+        common = sorted(k for k in set(ta) & set(tb) if ta[k] > 0 and tb[k] > 0)
+        if len(common) < MIN_PAIRS:
+            return None
+        per_run.append([math.log(tb[k] / ta[k]) for k in common])
+        pairs += len(common)
+    out = pooled_paired_speedup(per_run, (na, nb))
+    if out is None:
+        return None
+    times = {n: np.concatenate([doc_steady_times((d.get("engines") or {}).get(n) or {})
+                                for d in docs]) for n in names}
+    sums = {n: summarize(t) for n, t in times.items()}
+    lo, hi = out["ci95"] if out["ci95"] else (None, None)
+    doubts = []
+    if lo is None:
+        doubts.append("one repeat gives no interval over repeats")
+    elif lo <= 1.0:
+        doubts.append(f"the 95 % interval ({lo:.2f}-{hi:.2f}) includes 1: no clear difference")
+    out.update({
+        "ci95": [lo, hi] if lo is not None else [out["ratio"], out["ratio"]],
+        "paired": True, "pairs": pairs, "repeats": len(docs), "doubts": doubts,
+        "significant": bool(lo is not None and lo > 1.0),
+        "half_width": math.sqrt(hi / lo) - 1.0 if lo else None,
+        "medians_s": {n: (sm.median if sm else None) for n, sm in sums.items()},
+        "samples": {n: (sm.n if sm else 0) for n, sm in sums.items()},
+        "unstable": any(sm is None or sm.unstable for sm in sums.values()), "level": LEVEL,
+    })
+    return out
 
 
 def repeat_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..pairing import turn_medians
 from ..run.state import EngineState
 from ..stats import UNSTABLE_IQR_RATIO, outlier_mask, summarize
 
@@ -57,3 +58,17 @@ def doc_steady_times(engine_doc: dict[str, Any], repeat: int | None = None) -> n
     steps = engine_doc.get("steps") or []
     return np.array([s["time_s"] for s in steps if s.get("phase") == "steady"
                      and (repeat is None or s.get("repeat", 0) == repeat)], dtype=np.float64)
+
+
+def doc_turn_medians(engine_doc: dict[str, Any], repeat: int | None = None) -> dict[int, float]:
+    """Median steady step time of each turn of one engine's block in a results document
+    (steps without a turn number, from documents older than paired turns, are left out)."""
+    steps = [s for s in engine_doc.get("steps") or []
+             if isinstance(s.get("turn"), int)
+             and (repeat is None or s.get("repeat", 0) == repeat)]
+    if not steps:
+        return {}
+    return turn_medians(np.array([s["time_s"] for s in steps], dtype=np.float64),
+                        np.array([s.get("phase") == "steady" for s in steps], dtype=bool),
+                        np.array([s["turn"] for s in steps], dtype=np.int64))
+

@@ -100,8 +100,9 @@ def speedup(times: dict[str, np.ndarray], seed: int = 0, n_boot: int = N_BOOT,
     low, high = bootstrap_ratio_ci(ts, tf_, seed=seed, n_boot=n_boot, max_samples=max_samples)
     doubts = []
     if paired is not None:  # paired turns, but too few of them
-        doubts.append(f"only {paired.pairs} turn pair(s): at least {MIN_PAIRS} are needed "
-                      "for a calibrated interval; this one ignores drift")
+        doubts.append(f"only {paired.pairs} turn pair(s), too short a run for a calibrated "
+                      f"interval (at least {MIN_PAIRS} are needed; this one ignores drift): "
+                      "run more steps, or --until-confident")
     elif turns is None:
         doubts.append("unpaired measurement (sequential or parallel schedule): the interval "
                       "ignores drift and is too narrow")

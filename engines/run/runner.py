@@ -125,7 +125,10 @@ class Comparison:
         if ok:
             with self.state.lock:
                 if rule.confident_after_s is None:
-                    rule.confident_after_s = time.perf_counter() - self.state.t0
+                    # Seconds of measuring: both engines' step times added up (the turns
+                    # take them one after the other), the same clock as the app's.
+                    rule.confident_after_s = float(sum(
+                        sum(es.times) for es in self.state.engines.values()))
                     rule.pairs = sp.pairs
         return ok
 
@@ -141,8 +144,11 @@ class Comparison:
         the interval is confident), and `name` has had as many turns as every other engine
         still in the run, so the last pair is complete."""
         with self.state.lock:
-            target = all(es.steps_done >= self.settings.steps or es.finished
-                         for es in self.state.engines.values())
+            done = [es.steps_done >= self.settings.steps or es.finished
+                    for es in self.state.engines.values()]
+        # --until-confident: --steps is a cap, and the first engine to reach it ends the run
+        # (the other does not go on alone, unpaired). Otherwise every engine does its steps.
+        target = any(done) if self.until_confident is not None else all(done)
         balanced = all(self.turns[name] >= self.turns[o] for o in self.partners(name))
         if not balanced:
             return False

@@ -79,8 +79,8 @@ class EngineState:
 @dataclass
 class UntilConfident:
     """--until-confident: the run ends once the speed-up's 95 % interval is within +-`pct` %
-    with at least `min_pairs` turn pairs, or after `max_steps`; when (seconds since the run
-    started) and after how many pairs it first was."""
+    with at least `min_pairs` turn pairs, or after `max_steps`; when (seconds of measuring:
+    both engines' step times added up) and after how many pairs it first was."""
 
     pct: float
     min_pairs: int

@@ -27,14 +27,19 @@ def status_line(view: EngineView) -> Text:
     """'● running · step 120/300' with the stage in its colour."""
     glyph, style = STAGE_LOOK.get(view.stage, BUSY)
     line = Text.assemble((f"{glyph} {view.stage}", style))
-    line.append(f" · step {view.steps_done:,}/{view.steps_total:,}", "dim")
+    if view.steps_done > view.steps_total:  # paired turns go on while the other needs them
+        line.append(f" · step {view.steps_done:,} ({view.steps_total:,} + paired turns)", "dim")
+    else:
+        line.append(f" · step {view.steps_done:,}/{view.steps_total:,}", "dim")
     return line
 
 
 def progress_line(view: EngineView, width: int) -> Text:
     """Progress bar, percentage and ETA (or the end state)."""
-    pct = 0 if view.steps_total <= 0 else int(100 * view.steps_done / view.steps_total)
-    if view.status in ("pending", "running"):
+    pct = 0 if view.steps_total <= 0 else min(100, int(100 * view.steps_done / view.steps_total))
+    if view.status in ("pending", "running") and view.steps_done >= view.steps_total:
+        tail = f" {pct:3d}% pairing"  # its steps are done; its turns pair the other engine's
+    elif view.status in ("pending", "running"):
         tail = f" {pct:3d}% ETA {fmt_eta(view.eta_s)}"
     else:
         tail = f" {pct:3d}% {view.status}"
@@ -56,10 +61,10 @@ def figure_rows(view: EngineView, wide: bool = False) -> list[tuple[Cell, Cell]]
     percentiles (p50 = the median) and throughput, the figures serving is judged by. `wide`:
     there is room for longer labels.
     """
+    # A wide spread is information about this engine's step times; whether it puts the verdict
+    # in doubt is the speed-up line's to say (paired turns).
     median = fmt_duration(view.median_s)
-    warn = "yellow" if view.unstable else ""
-    if view.median_s is not None and view.unstable:
-        median += " ⚠"
+    warn = ""
     if view.task == "infer":
         lat = " latency" if wide else ""
         return [
@@ -94,8 +99,6 @@ def note_line(view: EngineView, width: int = 80) -> Text:
         long = " · ".join([imported + " (pre-warmed)", *rest])
         imported += " (pre-warmed)" if len(long) <= width else " (warm)"
     text = Text(" · ".join([imported, *rest]), style="dim")
-    if view.unstable and view.median_s is not None:
-        text.append("  ⚠ IQR > 10% of median", "yellow")
     return text
 
 

@@ -19,7 +19,7 @@ class LossChart(BrailleChart):
                         t.loss_by_wall if wall else t.loss_by_step)
             for i, (n, t) in enumerate(model.tracks.items())
         ]
-        x_max = model.wall_extent() if wall else float(max(1, model.settings.steps))
+        x_max = model.wall_extent() if wall else model.step_extent()
         self.border_title = f"Loss · {'log' if log else 'linear'} · by " \
                             f"{'wall time (incl. import and compile)' if wall else 'step'}"
         self.border_subtitle = legend_markup(series)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
+from ..formatting import fmt_duration
 from ..live_model import SpeedupView
 
 
@@ -21,13 +22,17 @@ def render_speedup(view: SpeedupView) -> Text:
     what = "p50 latency, " if view.per == "batch" else ""  # inference: the median latency
     if view.ci95 is not None:
         lo, hi = view.ci95
-        out.append(f" ({what}95% CI {lo:.2f}–{hi:.2f})", "dim")
+        how = f", {view.pairs} pairs" if view.paired else ", unpaired"
+        out.append(f" ({what}95% CI {lo:.2f}–{hi:.2f}{how})", "dim")
     elif not view.final:
-        out.append(f" ({what}live medians; interval when done)", "dim")
+        out.append(f" ({what}live medians; interval after 3 turn pairs)", "dim")
     elif what:
         out.append(" (p50 latency)", "dim")
-    if view.unstable:
-        out.append(" ⚠ unstable", "yellow")
+    if view.confident_after_s is not None:
+        out.append(f" ✓ confident ±{view.confidence_pct:g}% after "
+                   f"{fmt_duration(view.confident_after_s)} measuring", "green")
+    if view.doubts:
+        out.append(" ⚠ in doubt (f: fairness)" if view.final else " ⚠ in doubt", "yellow")
     for label in view.partial:
         out.append(f" ⚠ {label} stopped early: steps done only", "yellow")
     if view.parity_failed:

@@ -21,7 +21,7 @@ class StepTimeChart(BrailleChart):
                         t.time_by_wall if wall else t.time_by_step)
             for i, (n, t) in enumerate(model.tracks.items())
         ]
-        x_max = model.wall_extent() if wall else float(max(1, model.settings.steps))
+        x_max = model.wall_extent() if wall else model.step_extent()
         what = "Batch latency" if model.settings.task == "infer" else "Step time"
         self.border_title = f"{what} · by {'wall time' if wall else 'step'}"
         self.border_subtitle = legend_markup(series, overlap=False)
