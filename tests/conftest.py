@@ -12,5 +12,7 @@ def _private_user_folders(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("FWCOMPARE_RUNS_DIR", str(tmp_path_factory.mktemp("runs")))
     mp.setenv("FWCOMPARE_SCENARIO_DIR", str(tmp_path_factory.mktemp("user-scenarios")))
+    mp.setenv("FWCOMPARE_CALIBRATION",
+              str(tmp_path_factory.mktemp("calibration") / "calibration.json"))
     yield
     mp.undo()

@@ -86,13 +86,16 @@ def test_real_run_exports_the_documented_json(tmp_path):
         e = doc["engines"][name]
         assert e["status"] == "done" and e["error"] is None
         assert all(e["phases_s"][k] > 0 for k in ("import", "build", "first_step", "warmup"))
-        assert [s["step"] for s in e["steps"]] == list(range(40))
+        # Paired turns: at least the run's steps, every one of them, in order.
+        assert len(e["steps"]) >= 40
+        assert [s["step"] for s in e["steps"]] == list(range(len(e["steps"])))
         assert {s["phase"] for s in e["steps"]} <= {"first", "warmup", "steady", "resume"}
         summ = e["summary"]
-        assert summ["steps_done"] == 40 and summ["median_step_s"] > 0
+        assert summ["steps_done"] == len(e["steps"]) and summ["median_step_s"] > 0
         assert summ["samples_per_s"] == pytest.approx(64 / summ["median_step_s"])
     par = doc["comparison"]["parity"]
-    assert par["steps_compared"] == 40 and par["within_tolerance"] is True
+    assert par["steps_compared"] == min(len(e["steps"]) for e in doc["engines"].values())
+    assert par["within_tolerance"] is True
     assert par["max_rel_loss_diff"] < 1e-4
     sp = doc["comparison"]["speedup"]
     assert sp["faster"] in ("pytorch", "tensorflow") and sp["ratio"] >= 1

@@ -23,6 +23,7 @@ from engines.settings import RunSettings
 from scenarios import Scenario
 
 from .options import Options
+from .paths import calibration_file
 from .screens.dashboard import KEY_HELP as DASHBOARD_KEYS
 from .screens.dashboard import DashboardOptions, DashboardScreen
 from .screens.fairness import KEY_HELP as FAIRNESS_KEYS
@@ -99,7 +100,8 @@ class FwCompareApp(App[int]):
             telemetry=options.telemetry,
             export_path=Path(options.export) if options.export else None,
             runs_folder=options.runs_folder if options.save_runs else None,
-            announce_export=self.snapshot_path is None)
+            announce_export=self.snapshot_path is None,
+            calibration_file=calibration_file())
         self.picker: PickerScreen | None = None
         self.snapshot_written: Path | None = None
         # Engine processes pre-warmed while the user chooses (DESIGN: imports paid once).

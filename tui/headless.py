@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from engines import Comparison, RunState
 from engines.registry import engine_label
+from engines.results.calibration import load_calibration
 from engines.results.document import build_results
 from engines.results.finish import RunEnd, finish_run
 from engines.results.inference import inference_settings, merge_inference
@@ -24,6 +25,7 @@ from engines.settings import RunSettings
 from scenarios import Scenario
 
 from .options import EXIT_ENGINE_FAILED, EXIT_INTERRUPTED, EXIT_OK, Options
+from .paths import calibration_file
 from .reports import fairness_text, inference_table, matrix_table, repeat_table, summary_table
 
 
@@ -175,6 +177,7 @@ def run_headless(options: Options, out: TextIO | None = None) -> int:
     for text in reports(doc):
         print(text, file=out, flush=True)
     end = finish_run(doc, export_path=options.export,
+                     calibration=load_calibration(calibration_file()),
                      runs_folder=options.runs_folder if options.save_runs else None)
     _tell(end, options, out)
     return EXIT_OK if end.ok else EXIT_ENGINE_FAILED

@@ -20,3 +20,12 @@ def runs_dir() -> Path:
     """Where finished runs are saved (FWCOMPARE_RUNS_DIR overrides)."""
     override = os.environ.get("FWCOMPARE_RUNS_DIR")
     return Path(override) if override else Path(platformdirs.user_data_dir(APP)) / "runs"
+
+
+def calibration_file() -> Path:
+    """This machine's last calibration of the speed-up interval (benchmarks/
+    bench_calibration.py writes it; results documents quote it). FWCOMPARE_CALIBRATION
+    overrides."""
+    override = os.environ.get("FWCOMPARE_CALIBRATION")
+    return Path(override) if override else Path(platformdirs.user_data_dir(APP)) / \
+        "calibration.json"

@@ -65,6 +65,8 @@ def build_results(state: RunState) -> dict[str, Any]:
             if comparison["speedup"] is not None:
                 comparison["speedup"]["until_confident"] = \
                     rule.to_dict() if rule is not None else None
+                # This machine's calibration figures, when the caller knows them (finish_run).
+                comparison["speedup"]["calibration"] = None
             outputs = {n: state.engines[n].outputs for n in names}
             if any(o is not None for o in outputs.values()):
                 comparison["output_parity"] = output_parity(outputs, settings.batch_size)

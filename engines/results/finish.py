@@ -34,14 +34,20 @@ class RunEnd:
 
 
 def finish_run(run: RunState | dict[str, Any], *, export_path: str | Path | None = None,
-               runs_folder: str | Path | None = None) -> RunEnd:
+               runs_folder: str | Path | None = None,
+               calibration: dict[str, Any] | None = None) -> RunEnd:
     """Build the results of `run` (a RunState, or a document already merged from several
     comparisons), write them atomically to `export_path`, then save them in `runs_folder`.
 
     Either step is skipped when its path is None. A write that fails is reported in the
     RunEnd, never raised: the results stay on screen whatever happens to the files.
+    `calibration`: this machine's last calibration figures (engines.results.calibration),
+    recorded with the speed-up so a reader knows how far its interval can be trusted here.
     """
     doc = build_results(run) if isinstance(run, RunState) else run
+    speedup = (doc.get("comparison") or {}).get("speedup")
+    if isinstance(speedup, dict) and calibration is not None:
+        speedup["calibration"] = calibration
     exported = saved = None
     export_error = save_error = None
     if export_path is not None:

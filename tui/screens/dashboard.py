@@ -22,6 +22,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from engines.registry import engine_label
+from engines.results.calibration import load_calibration
 from engines.results.fairness import fairness_of_state
 from engines.results.finish import RunEnd, finish_run
 from engines.run.driver import RunDriver
@@ -62,6 +63,7 @@ class DashboardOptions:
     export_path: Path | None = None  # every run's results are written here when it ends
     runs_folder: Path | None = None  # runs that end on their own are saved here; None: not
     announce_export: bool = True  # say "results written to ..." (not in --snapshot pictures)
+    calibration_file: Path | None = None  # this machine's calibration, quoted in results
 
 
 class FinalReady(Message):
@@ -213,6 +215,7 @@ class DashboardScreen(Screen):
         comparison.wait(timeout=10.0)
         keep = self.options.runs_folder if ended_on_its_own(comparison) else None
         end = finish_run(comparison.state, export_path=self.options.export_path,
+                         calibration=load_calibration(self.options.calibration_file),
                          runs_folder=keep)
         self.post_message(FinalReady(run_id, end))
 

@@ -28,7 +28,7 @@ def status_line(view: EngineView) -> Text:
     glyph, style = STAGE_LOOK.get(view.stage, BUSY)
     line = Text.assemble((f"{glyph} {view.stage}", style))
     if view.steps_done > view.steps_total:  # paired turns go on while the other needs them
-        line.append(f" · step {view.steps_done:,} ({view.steps_total:,} + paired turns)", "dim")
+        line.append(f" · step {view.steps_done:,} ({view.steps_total:,}+, paired)", "dim")
     else:
         line.append(f" · step {view.steps_done:,}/{view.steps_total:,}", "dim")
     return line
