@@ -44,7 +44,12 @@ def progress_line(state: RunState) -> str:
     with state.lock:
         for es in state.engines.values():
             loss = f" loss {es.losses[-1]:.4g}" if len(es.losses) else ""
-            parts.append(f"{es.label}: {es.stage} {es.steps_done}/{state.settings.steps}{loss}")
+            total = state.settings.steps
+            # Paired turns take the faster engine past the run's steps while the other needs
+            # them: say so rather than "835/300".
+            done = f"{es.steps_done} ({total}+, paired)" if es.steps_done > total else \
+                f"{es.steps_done}/{total}"
+            parts.append(f"{es.label}: {es.stage} {done}{loss}")
     return " | ".join(parts)
 
 
