@@ -211,7 +211,7 @@ def test_the_digits_builtin_evaluates_and_fits_its_data():
 
 # -- active dropout ---------------------------------------------------------------------------
 
-class _Dropout(LayerType):
+class StandInDropout(LayerType):
     """A stand-in for the dropout type (the real one lives in the layer catalogue)."""
 
     name = "dropout"
@@ -228,7 +228,7 @@ class _Dropout(LayerType):
         return 0
 
 
-class _Block(LayerType):
+class StandInBlock(LayerType):
     """A made-up block type: its inner layers, nothing of its own."""
 
     name = "block"
@@ -247,8 +247,8 @@ class _Block(LayerType):
 
 @pytest.fixture
 def with_dropout(monkeypatch):
-    monkeypatch.setitem(CATALOGUE, "dropout", _Dropout())
-    monkeypatch.setitem(CATALOGUE, "block", _Block())
+    monkeypatch.setitem(CATALOGUE, "dropout", StandInDropout())
+    monkeypatch.setitem(CATALOGUE, "block", StandInBlock())
 
 
 DENSE = {"type": "dense", "units": 10}
@@ -267,3 +267,13 @@ DENSE = {"type": "dense", "units": 10}
 def test_active_dropout_is_found_at_any_depth(with_dropout, layers, active):
     s = parse_scenario(digits_doc(layers=layers), "d.toml")
     assert has_active_dropout(s) is active
+
+
+def test_run_settings_refuse_a_batch_the_training_samples_cannot_fill():
+    from engines import settings_for
+
+    digits = find("digits", load_builtins())
+    assert settings_for(digits, batch_size=1438).batch_size == 1438
+    with pytest.raises(ValueError, match="1439 exceeds the scenario's 1438 training samples "
+                                         r"\(359 more are held out\)"):
+        settings_for(digits, batch_size=1439)

@@ -15,7 +15,7 @@ from scenarios import Scenario
 
 from ..hosting.host import Cancelled, EngineHost, HostError, make_host
 from ..hosting.pool import HostPool
-from ..hosting.protocol import Event, StageChanged, StepRecords
+from ..hosting.protocol import Evaluation, Event, StageChanged, StepRecords
 from ..settings import RunSettings
 from ..stats import is_stable
 from .environment import environment
@@ -287,6 +287,8 @@ class Comparison:
                 state.add_records(name, event.records)
             elif isinstance(event, StageChanged):
                 state.set_stage(name, event.stage)
+            elif isinstance(event, Evaluation):
+                state.add_evaluation(name, event)
 
         slice_s = self.settings.slice_s if self.settings.schedule == "alternate" else math.inf
         if self.until_stable:  # check stability about once a slice in every schedule

@@ -12,7 +12,7 @@ import numpy as np
 
 from scenarios import Scenario
 
-from ..hosting.protocol import EngineReport, StepRecord
+from ..hosting.protocol import EngineReport, Evaluation, StepRecord
 from ..registry import ENGINE_LABELS
 from ..settings import PHASES, RunSettings
 from ..stats import UNSTABLE_IQR_RATIO
@@ -44,6 +44,8 @@ class EngineState:
     ended_at: float | None = None
     # The model's outputs on one batch (numpy), fetched at the end for output parity.
     outputs: Any = None
+    # Every evaluation on the held-out batches so far, in order ([train] eval_every).
+    evaluations: list[Evaluation] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -134,6 +136,12 @@ class RunState:
                 es.phase_codes.append(PHASE_CODE.get(phase, 0))
             if n_new:
                 self._touch()
+
+    def add_evaluation(self, name: str, evaluation: Evaluation) -> None:
+        """An engine's evaluation on the held-out batches (after its step records)."""
+        with self.lock:
+            self.engines[name].evaluations.append(evaluation)
+            self._touch()
 
     def set_report(self, name: str, report: EngineReport) -> None:
         """An engine's report (after it was built, and again at its end)."""
