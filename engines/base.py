@@ -28,7 +28,9 @@ class Engine(ABC):
     """One framework's implementation of a scenario. Runs inside an engine host.
 
     The host's session calls load() once, then build(), then step(i) repeatedly; it does the
-    timing itself so every engine is timed by the same code.
+    timing itself so every engine is timed by the same code. A scenario with a held-out
+    split and `eval_every` also gets prepare_evaluation() after build() and evaluate() every
+    `eval_every` steps, timed apart from the steps.
     """
 
     name: str = ""
@@ -46,6 +48,17 @@ class Engine(ABC):
     @abstractmethod
     def step(self, index: int) -> float:
         """Run one train or infer step on batch `index`; return its loss, synchronised."""
+
+    def prepare_evaluation(self, scenario: Scenario, settings: RunSettings) -> None:
+        """Materialise the held-out batches (scenarios.make_holdout) for evaluate(); called once
+        after build() when the scenario evaluates ([train] eval_every)."""
+        raise NotImplementedError(f"the {self.name} engine cannot evaluate")
+
+    def evaluate(self) -> tuple[float, float | None]:
+        """(mean loss, accuracy) over every held-out sample, forward only in inference mode
+        (dropout off, batch norm on its running statistics), leaving the weights and the
+        training mode as they were. Accuracy is None for a regression (mse) scenario."""
+        raise NotImplementedError(f"the {self.name} engine cannot evaluate")
 
     def outputs(self, index: int = 0) -> Any:
         """The model's outputs (numpy) on batch `index`, for output parity; None if unsupported."""

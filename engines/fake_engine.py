@@ -55,6 +55,10 @@ class FakeEngine(Engine):
         base = 0.2 + 2.1 * np.exp(-k / max(10.0, n / 4)) \
             + 0.05 * shared.standard_normal(length) ** 2
         self.losses = base + self.profile[4]
+        # Held-out figures (evaluate): a little above the training curve, with an accuracy that
+        # rises as it falls; shared by both fakes, like the losses, so their parity holds.
+        self.held_out_gap = 1.08 + 0.04 * shared.random()
+        self.steps_done = 0
         ms = self.profile[0] * (1 + 0.05 * np.abs(self.rng.standard_normal(length)))
         ms[0] = self.profile[1]
         self.times = ms / 1000.0
@@ -83,7 +87,22 @@ class FakeEngine(Engine):
             raise MemoryError("simulated allocation of 64 GiB failed")
         if index == self._fault_step("crash"):
             os._exit(139)
+        self.steps_done = index + 1
         return float(self.losses[self._at(index)])
+
+    def prepare_evaluation(self, scenario: Scenario, settings: RunSettings) -> None:
+        self.eval_classified = scenario.train.loss == "cross_entropy"
+        self.chance = 1.0 / (scenario.data.classes or 1)
+
+    def evaluate(self) -> tuple[float, float | None]:
+        """Seeded, plausible held-out figures after the steps done so far."""
+        k = max(0, self.steps_done - 1)
+        loss = float(self.losses[k % len(self.losses)]) * self.held_out_gap
+        if not self.eval_classified:
+            return loss, None
+        # Chance level at the start loss, approaching 97 % as the loss falls to its floor.
+        progress = min(1.0, max(0.0, (self.losses[0] - self.losses[k]) / self.losses[0]))
+        return loss, self.chance + (0.97 - self.chance) * progress
 
     def simulated_time(self, index: int) -> float:
         simulated = float(self.times[self._at(index)])

@@ -105,8 +105,9 @@ def settings_for(scenario: Scenario, **overrides: Any) -> RunSettings:
         values["warmup_steps"] = min(5, max(0, values["steps"] // 10))
     settings = RunSettings(**values)
     settings.validate()
-    if settings.batch_size > scenario.data.samples:
-        raise ValueError(
-            f"batch_size: {settings.batch_size} exceeds the scenario's {scenario.data.samples} samples"
-        )
+    data = scenario.data
+    if settings.batch_size > data.train_samples:
+        held = f" ({data.holdout_samples} more are held out)" if data.holdout_samples else ""
+        raise ValueError(f"batch_size: {settings.batch_size} exceeds the scenario's "
+                         f"{data.train_samples} training samples{held}")
     return settings

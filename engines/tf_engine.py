@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from scenarios import Scenario, infer_stack, initial_weights, make_batches
+from scenarios import Scenario, infer_stack, initial_weights, make_batches, make_holdout
 
 from .base import Engine, EngineUnavailable, first_line
 from .builders.keras_layers import keras_layers
@@ -164,6 +164,33 @@ class TFEngine(Engine):
             loss = self.fn(self.xs[index % n], self.ys[index % n])
         # .numpy() copies the loss to the host, which waits for the step to finish.
         return float(loss.numpy())
+
+    def prepare_evaluation(self, scenario: Scenario, settings: RunSettings) -> None:
+        held = make_holdout(scenario.data, settings.batch_size, settings.seed)
+        with self.tf.device(self.device_name):
+            self.eval_batches = [(self.tf.constant(x), self.tf.constant(y)) for x, y in held]
+        self.eval_classified = scenario.train.loss == "cross_entropy"
+
+    def evaluate(self) -> tuple[float, float | None]:
+        tf = self.tf
+        loss_sum, correct, targets, count = 0.0, 0, 0, 0
+        with tf.device(self.device_name):
+            for x, y in self.eval_batches:
+                out = self.model(x, training=False)  # eager; dropout off, running statistics
+                if self.eval_classified:
+                    # Over every position of every sample (per-position targets too).
+                    loss = tf.reduce_mean(
+                        tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=out))
+                    hits = tf.equal(tf.argmax(out, axis=-1, output_type=y.dtype), y)
+                    correct += int(tf.reduce_sum(tf.cast(hits, tf.int64)).numpy())
+                    targets += int(tf.size(y))
+                else:
+                    loss = tf.reduce_mean(tf.square(out - y))
+                n = int(x.shape[0])
+                loss_sum += float(loss.numpy()) * n
+                count += n
+        accuracy = correct / targets if self.eval_classified else None
+        return loss_sum / count, accuracy
 
     def outputs(self, index: int = 0) -> Any:
         with self.tf.device(self.device_name):

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from scenarios import Scenario, infer_stack, initial_weights, make_batches
+from scenarios import Scenario, infer_stack, initial_weights, make_batches, make_holdout
 
 from .base import Engine, EngineUnavailable, first_line
 from .builders.torch_layers import TorchModelBuilder
@@ -137,6 +137,43 @@ class TorchEngine(Engine):
         if self.is_cuda:
             torch.cuda.synchronize()
         return value
+
+    def prepare_evaluation(self, scenario: Scenario, settings: RunSettings) -> None:
+        held = make_holdout(scenario.data, settings.batch_size, settings.seed)
+        to = self.device
+        self.eval_batches = [
+            (self.torch.from_numpy(np.ascontiguousarray(
+                x.transpose(0, 3, 1, 2) if x.ndim == 4 else x)).to(to),  # images: NCHW
+             self.torch.from_numpy(y).to(to))
+            for x, y in held]
+        self.eval_classified = scenario.train.loss == "cross_entropy"
+
+    def evaluate(self) -> tuple[float, float | None]:
+        torch = self.torch
+        F = torch.nn.functional
+        was_training = self.model.training
+        # The eager model, not the compiled forward: evaluation is not timed, and a compiled
+        # forward would recompile for eval mode.
+        self.model.eval()
+        loss_sum, correct, targets, count = 0.0, 0, 0, 0
+        try:
+            with torch.inference_mode():
+                for x, y in self.eval_batches:
+                    out = self.model(x)
+                    if self.eval_classified:
+                        # Over every position of every sample (per-position targets too).
+                        logits, labels = out.reshape(-1, out.shape[-1]), y.reshape(-1)
+                        loss = F.cross_entropy(logits, labels)
+                        correct += int((logits.argmax(dim=-1) == labels).sum().item())
+                        targets += labels.numel()
+                    else:
+                        loss = F.mse_loss(out, y)
+                    loss_sum += float(loss.item()) * len(x)
+                    count += len(x)
+        finally:
+            self.model.train(was_training)
+        accuracy = correct / targets if self.eval_classified else None
+        return loss_sum / count, accuracy
 
     def outputs(self, index: int = 0) -> Any:
         with self.torch.inference_mode():

@@ -1,4 +1,5 @@
-"""Deterministic synthetic data sets and the batch order both engines consume."""
+"""Deterministic data sets (synthetic, or a shipped real one), the held-out split, and the
+batch order both engines consume."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .datasets import load_digits
 from .spec import DataSpec
 
 
@@ -39,6 +41,8 @@ def _teacher(x: np.ndarray, width: int, rng: np.random.Generator) -> np.ndarray:
 
 def make_dataset(spec: DataSpec, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The whole data set (x float32, y) for `spec`; identical for the same seed."""
+    if spec.kind == "digits":
+        return _digits(spec)
     rng = _rng(spec.seed if seed is None else seed, 0)
     n, shape = spec.samples, spec.input_shape
     if spec.kind in ("teacher", "regression"):
@@ -70,10 +74,46 @@ def make_dataset(spec: DataSpec, seed: int | None = None) -> tuple[np.ndarray, n
     return x.astype(np.float32), y.astype(np.int64)
 
 
+def _digits(spec: DataSpec) -> tuple[np.ndarray, np.ndarray]:
+    """The first `samples` digits of the shipped file (pixels in [0, 1]), shaped as the
+    scenario's input_shape: [8, 8, 1] or [64], both row by row."""
+    images, labels = load_digits()
+    n = spec.samples
+    x = np.array(images[:n].reshape(n, *spec.input_shape), dtype=np.float32)
+    return x, labels[:n].copy()
+
+
+def split_indices(spec: DataSpec, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(training, held-out) sample indices, each in ascending order: a seeded random
+    `holdout` fraction of the samples is held out (none when holdout is 0)."""
+    n, held = spec.samples, spec.holdout_samples
+    if not held:
+        return np.arange(n), np.arange(0)
+    picked = _rng(spec.seed if seed is None else seed, 3).permutation(n)
+    return np.sort(picked[held:]), np.sort(picked[:held])
+
+
 def make_batches(spec: DataSpec, batch_size: int, seed: int | None = None) -> Batches:
-    """One shuffled epoch of full batches (the remainder is dropped)."""
+    """One shuffled epoch of full batches of the training samples (the remainder is dropped)."""
     x, y = make_dataset(spec, seed)
-    order = _rng(spec.seed if seed is None else seed, 2).permutation(len(x))
-    n_batches = len(x) // batch_size
+    train, _ = split_indices(spec, seed)
+    # Without a held-out split `train` is every index in order, so this is the same
+    # permutation of the whole data set as before the split existed.
+    order = train[_rng(spec.seed if seed is None else seed, 2).permutation(len(train))]
+    n_batches = len(order) // batch_size
     idx = order[: n_batches * batch_size].reshape(n_batches, batch_size)
     return Batches(np.ascontiguousarray(x[idx]), np.ascontiguousarray(y[idx]))
+
+
+def make_holdout(spec: DataSpec, batch_size: int,
+                 seed: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Every held-out sample, in chunks of `batch_size` (the last may be smaller), in a fixed
+    order: the batches an evaluation runs on, the same for every engine. Empty without a
+    held-out split."""
+    _, held = split_indices(spec, seed)
+    if not held.size:
+        return []
+    x, y = make_dataset(spec, seed)
+    return [(np.ascontiguousarray(x[held[i:i + batch_size]]),
+             np.ascontiguousarray(y[held[i:i + batch_size]]))
+            for i in range(0, held.size, batch_size)]

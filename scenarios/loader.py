@@ -12,6 +12,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from .datasets import DIGITS_CLASSES, DIGITS_SAMPLES, DIGITS_SHAPES
 from .fields import (
     REQUIRED,
     Choice,
@@ -26,13 +27,23 @@ from .fields import (
 )
 from .layers import LAYER_TYPES, LayerMisfit, LayerSpec, layer_type
 from .shapes import infer_stack
-from .spec import DATA_KINDS, LOSSES, OPTIMIZERS, DataSpec, Scenario, ScenarioError, TrainSpec
+from .spec import (
+    DATA_KINDS,
+    DEFAULT_HOLDOUT,
+    LOSSES,
+    OPTIMIZERS,
+    DataSpec,
+    Scenario,
+    ScenarioError,
+    TrainSpec,
+)
 
 _TOP_KEYS = {"name", "description", "data", "model", "train"}
-_DATA_KEYS = {"kind", "samples", "input_shape", "classes", "outputs", "seed", "noise"}
+_DATA_KEYS = {"kind", "samples", "input_shape", "classes", "outputs", "seed", "noise",
+              "holdout"}
 _TRAIN_KEYS = {
     "optimizer", "learning_rate", "batch_size", "steps", "loss",
-    "momentum", "beta1", "beta2", "epsilon",
+    "momentum", "beta1", "beta2", "epsilon", "eval_every",
 }
 
 
@@ -83,8 +94,11 @@ def parse_scenario(doc: dict[str, Any], source: str, builtin: bool = False) -> S
     d = _Fields(top.read("data", Table("a [data] table")), source, "[data]")
     d.check_keys(_DATA_KEYS, "[data]")
     kind = d.read("kind", Choice(DATA_KINDS))
-    samples = d.read("samples", Int())
+    digits = kind == "digits"
+    samples = d.read("samples", Int(), DIGITS_SAMPLES if digits else REQUIRED)
     input_shape = d.read("input_shape", Shape())
+    if digits:
+        _check_digits(d, samples, input_shape)
     need_rank = {"images": 3, "sequences": 2}.get(kind)
     if need_rank and len(input_shape) != need_rank:
         layout = "[H, W, C]" if kind == "images" else "[T, F]"
@@ -96,12 +110,13 @@ def parse_scenario(doc: dict[str, Any], source: str, builtin: bool = False) -> S
     else:
         if "outputs" in d.table:
             d.fail("[data].outputs", f"{kind} data is classified; use 'classes'")
-        classes, outputs = d.read("classes", Int()), None
+        classes, outputs = d.read("classes", Int(), DIGITS_CLASSES if digits else REQUIRED), None
         if classes < 2:
             d.fail("[data].classes", f"expected at least 2 classes, got {classes}")
     seed = d.read("seed", Int(minimum=None), 0)
     noise = d.read("noise", Float(positive=False), 0.5)
-    data = DataSpec(kind, samples, input_shape, classes, outputs, seed, noise)
+    holdout = d.read("holdout", Float(positive=False, below=1.0), DEFAULT_HOLDOUT.get(kind, 0.0))
+    data = DataSpec(kind, samples, input_shape, classes, outputs, seed, noise, holdout)
 
     m = _Fields(top.read("model", Table("a [model] table")), source, "[model]")
     m.check_keys({"layers"}, "[model]")
@@ -124,9 +139,17 @@ def parse_scenario(doc: dict[str, Any], source: str, builtin: bool = False) -> S
         beta1=t.read("beta1", fraction, 0.9),
         beta2=t.read("beta2", fraction, 0.999),
         epsilon=t.read("epsilon", Float(), 1e-7),
+        eval_every=t.read("eval_every", Int(), None),
     )
     if batch_size > samples:
         t.fail("[train].batch_size", f"batch size {batch_size} exceeds [data].samples {samples}")
+    if batch_size > data.train_samples:
+        t.fail("[train].batch_size", f"batch size {batch_size} exceeds the {data.train_samples} "
+                                     f"training samples ([data].samples {samples} less the "
+                                     f"{data.holdout_samples} held out)")
+    if train.eval_every is not None and not data.holdout_samples:
+        t.fail("[train].eval_every", "evaluation needs held-out samples; set [data].holdout "
+                                     "(the fraction kept out of training, e.g. 0.2)")
     if loss == "cross_entropy" and kind == "regression":
         t.fail("[train].loss", "regression data needs loss = \"mse\"")
     if loss == "mse" and kind != "regression":
@@ -145,6 +168,22 @@ def parse_scenario(doc: dict[str, Any], source: str, builtin: bool = False) -> S
             source=source, field=f"[model].layers[{len(layers) - 1}]",
         )
     return Scenario(name.strip(), description, data, layers, train, source=source, builtin=builtin)
+
+
+def _check_digits(d: _Fields, samples: int, input_shape: tuple[int, ...]) -> None:
+    """The fields of the shipped digits data set: it has its own size, classes and pixels."""
+    if samples > DIGITS_SAMPLES:
+        d.fail("[data].samples", f"the digits data set has {DIGITS_SAMPLES} samples, got "
+                                 f"{samples}")
+    if input_shape not in DIGITS_SHAPES:
+        d.fail("[data].input_shape", f"digits are [8, 8, 1] (an image) or [64] (flat), got "
+                                     f"{list(input_shape)!r}")
+    if "noise" in d.table:
+        d.fail("[data].noise", "digits are real images; they have no noise setting")
+    classes = d.read("classes", Int(), DIGITS_CLASSES)
+    if classes != DIGITS_CLASSES:
+        d.fail("[data].classes", f"the digits data set has {DIGITS_CLASSES} classes, got "
+                                 f"{classes}")
 
 
 def _parse_layers(raw_layers: list[Any], source: str, path: str) -> tuple[LayerSpec, ...]:
@@ -199,7 +238,7 @@ def builtin_paths() -> list[Path]:
     return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
-BUILTIN_ORDER = ("mlp", "cnn", "lstm", "regression")
+BUILTIN_ORDER = ("mlp", "cnn", "lstm", "regression", "digits")
 
 
 def load_builtins() -> list[Scenario]:

@@ -11,7 +11,10 @@ from typing import Any
 # The layer vocabulary lives in the catalogue; re-exported here, where it always was.
 from .layers import ACTIVATIONS, LAYER_TYPES, LayerSpec  # noqa: F401
 
-DATA_KINDS = ("teacher", "images", "sequences", "regression")
+DATA_KINDS = ("teacher", "images", "sequences", "regression", "digits")
+# The held-out fraction where [data].holdout is not given: real data sets keep a fifth out of
+# training, so their evaluations measure generalisation; synthetic data keeps none.
+DEFAULT_HOLDOUT = {"digits": 0.2}
 OPTIMIZERS = ("sgd", "momentum", "adam")
 LOSSES = ("cross_entropy", "mse")
 
@@ -29,7 +32,8 @@ class ScenarioError(ValueError):
 
 @dataclass(frozen=True)
 class DataSpec:
-    """Synthetic, seeded data set: what the inputs look like and how they are labelled."""
+    """A seeded data set (synthetic, or a shipped real one): what the inputs look like, how
+    they are labelled, and the fraction `holdout` kept out of training for evaluation."""
 
     kind: str
     samples: int
@@ -38,11 +42,22 @@ class DataSpec:
     outputs: int | None = None
     seed: int = 0
     noise: float = 0.5
+    holdout: float = 0.0
 
     @property
     def target_width(self) -> int:
         """Width of the model's last layer that this data needs."""
         return self.classes if self.kind != "regression" else (self.outputs or 1)
+
+    @property
+    def holdout_samples(self) -> int:
+        """Samples kept out of training (the held-out split evaluations use)."""
+        return int(round(self.holdout * self.samples))
+
+    @property
+    def train_samples(self) -> int:
+        """Samples the training batches are cut from."""
+        return self.samples - self.holdout_samples
 
 
 @dataclass(frozen=True)
@@ -58,6 +73,8 @@ class TrainSpec:
     beta1: float = 0.9
     beta2: float = 0.999
     epsilon: float = 1e-7
+    # Evaluate on the held-out split after every `eval_every` steps (and after the last).
+    eval_every: int | None = None
 
 
 @dataclass(frozen=True)
@@ -79,4 +96,10 @@ class Scenario:
         d["data"]["input_shape"] = list(self.data.input_shape)
         d["layers"] = [layer.to_dict() for layer in self.layers]
         d.pop("extra", None)
+        # Fields added later are left out at their "off" value, so a scenario that does not
+        # use them exports exactly as before (saved runs still compare as the same scenario).
+        if not self.data.holdout:
+            d["data"].pop("holdout")
+        if self.train.eval_every is None:
+            d["train"].pop("eval_every")
         return d

@@ -64,7 +64,7 @@ def test_sgd_losses_agree_from_the_first_step(hosts, name):
     assert rel.max() < 1e-4, f"max over 50 steps: {rel.max():.2e} at step {rel.argmax()}"
 
 
-ADAM_BOUND = {"mlp": 5e-3, "lstm": 1e-2, "regression": 1e-3, "cnn": 0.2}
+ADAM_BOUND = {"mlp": 5e-3, "lstm": 1e-2, "regression": 1e-3, "cnn": 0.2, "digits": 1e-2}
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
@@ -72,7 +72,7 @@ def test_adam_agrees_at_step_zero_and_drifts_within_its_stated_bound(hosts, name
     # Keras's Adam adds epsilon to sqrt(v) before bias correction, torch after: the update
     # differs slightly, and Adam turns near-zero gradients into full-size steps, so tiny
     # round-off differences grow. Measured 50-step maxima: mlp 5e-4, lstm 1.2e-3,
-    # regression 5e-5, cnn 7e-2 (dead/near-zero gradients in the conv layers).
+    # regression 5e-5, cnn 7e-2 (dead/near-zero gradients in the conv layers), digits 1.8e-3.
     s = SCENARIOS[name]
     s = dataclasses.replace(s, train=dataclasses.replace(s.train, optimizer="adam",
                                                          learning_rate=1e-3))

@@ -123,6 +123,11 @@ class TestDashboard:
         assert snap_compare(app, press=["f"], terminal_size=(120, 40),
                             run_before=until_run_complete)
 
+    def test_run_with_held_out_evaluations(self, snap_compare):
+        # digits evaluates every 50 steps: each column shows its latest held-out accuracy.
+        app = app_for(*run_of("digits", 200, "--no-telemetry"))
+        assert snap_compare(app, terminal_size=(100, 30), run_before=until_run_complete)
+
     def test_inference_run(self, snap_compare):
         app = app_for(*run_of("mlp", 120, "--no-telemetry", "--task", "infer"))
         assert snap_compare(app, terminal_size=(100, 30), run_before=until_run_complete)

@@ -15,18 +15,23 @@ from typing import Any
 
 import numpy as np
 
-from engines.hosting.protocol import EngineReport
+from engines.hosting.protocol import EngineReport, Evaluation
 from engines.pairing import DEFAULT_CONFIDENCE_PCT, paired_speedup
 from engines.registry import engine_label
 from engines.results.fairness import FairnessReport, fairness_of_state
-from engines.results.verdicts import EARLY_TOLERANCE, INFER_TOLERANCE, PARITY_TOLERANCE
+from engines.results.verdicts import (
+    EARLY_TOLERANCE,
+    INFER_TOLERANCE,
+    PARITY_TOLERANCE,
+    trains_with_dropout,
+)
 from engines.run.state import PHASE_CODE, RunState
 from engines.settings import RunSettings
 from scenarios import Scenario
 
 from .downsample import MinMaxDownsampler
 from .formatting import eta_seconds
-from .live_stats import ParityTracker, StepTimeStats
+from .live_stats import ParityTracker, StatisticalParityTracker, StepTimeStats
 
 STEADY = PHASE_CODE["steady"]
 # Revisions are unique across models, so a chart never mistakes a new run for an old frame.
@@ -61,6 +66,9 @@ class EngineView:
     peak_rss: int | None
     device_peak: int | None
     final: bool  # figures are the exact end-of-run ones
+    # The latest evaluation on the held-out batches; None before the first (or without any).
+    held_out: Evaluation | None = None
+    evaluates: bool = False  # the scenario evaluates ([train] eval_every, training runs)
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,9 @@ class ParityView:
     # `tolerance` bounds the whole run's drift.
     early_max_rel: float | None = None
     early_tolerance: float | None = None
+    # "exact" (step by step), or "statistical" (dropout active: smoothed curves within a band
+    # of the starting loss; `tolerance` is the band, the differences are fractions of it).
+    method: str = "exact"
 
 
 @dataclass(frozen=True)
@@ -176,6 +187,7 @@ class EngineTrack:
         self.time_by_wall = MinMaxDownsampler()
         self.stats = StepTimeStats()
         self.final: dict[str, Any] | None = None
+        self.evaluations: list[Evaluation] = []
         # Paired turns: the median steady step time of each finished turn, and the steady
         # times of the turn in progress (bounded by one turn's steps).
         self.turn_medians: dict[int, float] = {}
@@ -240,8 +252,11 @@ class DashboardModel:
         self.settings = settings
         self.telemetry_enabled = telemetry
         self.tracks = {n: EngineTrack(n, settings.steps) for n in engine_names}
+        self.parity: ParityTracker | StatisticalParityTracker
         if settings.task == "infer":
             self.parity = ParityTracker(INFER_TOLERANCE)
+        elif trains_with_dropout(scenario, settings.task):
+            self.parity = StatisticalParityTracker()
         else:
             self.parity = ParityTracker(PARITY_TOLERANCE.get(scenario.train.optimizer, 2e-2),
                                         EARLY_TOLERANCE.get(scenario.train.optimizer, 1e-4))
@@ -289,6 +304,8 @@ class DashboardModel:
                     codes = np.array(es.phase_codes[a:n], np.int8)
                     tr.ingest(np.array(es.losses[a:n]), times, np.array(es.wall[a:n]), codes)
                     tr.ingest_turns(times, codes, np.array(es.turns[a:n], np.int64))
+                if len(es.evaluations) > len(tr.evaluations):
+                    tr.evaluations.extend(es.evaluations[len(tr.evaluations):])
             names = self.names
             if len(names) == 2:
                 ea, eb = (state.engines[n] for n in names)
@@ -361,7 +378,14 @@ class DashboardModel:
             import_s=stages.get("import"), prewarmed=rep.prewarmed,
             build_s=stages.get("build"), peak_rss=rss,
             device_peak=memory.get("device_peak"), final=tr.final is not None,
+            held_out=tr.evaluations[-1] if tr.evaluations else None,
+            evaluates=self.evaluates,
         )
+
+    @property
+    def evaluates(self) -> bool:
+        """True when the engines evaluate on held-out batches in this run."""
+        return self.scenario.train.eval_every is not None and self.settings.task == "train"
 
     def parity_view(self) -> ParityView:
         """Loss parity: live tracker, or the exact end-of-run figures."""
@@ -372,10 +396,11 @@ class DashboardModel:
             return ParityView(available, fin["steps_compared"], p.last_rel,
                               fin["max_rel_loss_diff"], fin["max_abs_loss_diff"],
                               fin["tolerance"], fin["within_tolerance"], p.nonfinite,
-                              fin.get("early_max_rel_loss_diff"), fin.get("early_tolerance"))
+                              fin.get("early_max_rel_loss_diff"), fin.get("early_tolerance"),
+                              fin.get("method", "exact"))
         return ParityView(available, p.compared, p.last_rel, p.max_rel, p.max_abs,
                           p.tolerance, p.within_tolerance, p.nonfinite,
-                          p.early_max_rel, p.early_tolerance)
+                          p.early_max_rel, p.early_tolerance, p.method)
 
     def speedup_view(self) -> SpeedupView:
         """The speed-up line: final (read from the results document) or live (paired turns

@@ -3,7 +3,8 @@
 `StepTimeStats` keeps the median/IQR of steady-state step times: exact while there are few
 samples, then from a fine log-spaced histogram (0.1 % wide bins, so the median is within
 0.05 % of the exact one). `ParityTracker` compares the two loss curves step by step as they
-arrive. Both take only the new points each frame. The figures shown once a run has ended are
+arrive (`StatisticalParityTracker` when dropout makes exact parity impossible). All take only
+the new points each frame. The figures shown once a run has ended are
 recomputed exactly (engines.results), so the histogram only ever serves the live view.
 """
 
@@ -13,7 +14,12 @@ import math
 
 import numpy as np
 
-from engines.results.verdicts import EARLY_STEPS
+from engines.results.verdicts import (
+    EARLY_STEPS,
+    SMOOTHING_WINDOW,
+    STATISTICAL_BAND,
+    moving_median,
+)
 from engines.stats import Summary, summarize
 
 _T_MIN, _T_MAX, _RATIO = 1e-7, 1e4, 1.001
@@ -75,23 +81,45 @@ class StepTimeStats:
         return s
 
 
-class ParityTracker:
-    """|loss_a - loss_b| per step, accumulated as both curves grow (same rule as
-    engines.comparison.parity, so the live verdict and the export agree): the first
-    `early_steps` must agree to `early_tolerance`, the whole run to `tolerance`."""
+class _LossGap:
+    """The largest and the latest difference between two curves seen so far (absolute, and
+    relative as its tracker defines it), and whether a non-finite one occurred."""
 
-    def __init__(self, tolerance: float, early_tolerance: float | None = None,
-                 early_steps: int = EARLY_STEPS):
-        self.tolerance = tolerance
-        self.early_tolerance = tolerance if early_tolerance is None else early_tolerance
-        self.early_steps = early_steps
-        self.early_max_rel: float | None = None
-        self.compared = 0
+    def __init__(self) -> None:
         self.max_abs: float | None = None
         self.max_rel: float | None = None
         self.last_abs: float | None = None
         self.last_rel: float | None = None
         self.nonfinite = False
+
+    def _take(self, diff: np.ndarray, rel: np.ndarray) -> None:
+        """Fold in the differences of the newest points (at least one)."""
+        finite = np.isfinite(rel)
+        if not finite.all():
+            self.nonfinite = True
+        if finite.any():
+            m_abs, m_rel = float(diff[finite].max()), float(rel[finite].max())
+            self.max_abs = m_abs if self.max_abs is None else max(self.max_abs, m_abs)
+            self.max_rel = m_rel if self.max_rel is None else max(self.max_rel, m_rel)
+        self.last_abs = float(diff[-1]) if math.isfinite(diff[-1]) else None
+        self.last_rel = float(rel[-1]) if math.isfinite(rel[-1]) else None
+
+
+class ParityTracker(_LossGap):
+    """|loss_a - loss_b| per step, accumulated as both curves grow (same rule as
+    engines.comparison.parity, so the live verdict and the export agree): the first
+    `early_steps` must agree to `early_tolerance`, the whole run to `tolerance`."""
+
+    method = "exact"
+
+    def __init__(self, tolerance: float, early_tolerance: float | None = None,
+                 early_steps: int = EARLY_STEPS):
+        super().__init__()
+        self.tolerance = tolerance
+        self.early_tolerance = tolerance if early_tolerance is None else early_tolerance
+        self.early_steps = early_steps
+        self.early_max_rel: float | None = None
+        self.compared = 0
 
     def add(self, a, b) -> None:
         """Compare the next steps of both curves (equal lengths)."""
@@ -109,14 +137,7 @@ class ParityTracker:
                 m = float(early.max())
                 self.early_max_rel = m if self.early_max_rel is None else max(self.early_max_rel, m)
         self.compared += a.size
-        if not finite.all():
-            self.nonfinite = True
-        if finite.any():
-            m_abs, m_rel = float(diff[finite].max()), float(rel[finite].max())
-            self.max_abs = m_abs if self.max_abs is None else max(self.max_abs, m_abs)
-            self.max_rel = m_rel if self.max_rel is None else max(self.max_rel, m_rel)
-        self.last_abs = float(diff[-1]) if math.isfinite(diff[-1]) else None
-        self.last_rel = float(rel[-1]) if math.isfinite(rel[-1]) else None
+        self._take(diff, rel)
 
     @property
     def within_tolerance(self) -> bool | None:
@@ -126,3 +147,48 @@ class ParityTracker:
         return bool(self.max_rel is not None and self.max_rel <= self.tolerance
                     and self.early_max_rel is not None
                     and self.early_max_rel <= self.early_tolerance and not self.nonfinite)
+
+
+class StatisticalParityTracker(_LossGap):
+    """The statistical parity check of a run with dropout, as both curves grow (the same rule
+    as engines.results.verdicts.statistical_parity): trailing moving medians over `window`
+    steps, their difference as a fraction of the starting loss, against `band`. Keeps only
+    the last window - 1 losses of each curve."""
+
+    method = "statistical"
+    early_tolerance = None
+    early_max_rel = None
+
+    def __init__(self, band: float = STATISTICAL_BAND, window: int = SMOOTHING_WINDOW):
+        super().__init__()
+        self.tolerance = band
+        self.window = window
+        self.compared = 0  # steps of both curves taken in
+        self.smoothed = 0  # smoothed points compared (from step window - 1 on)
+        self.scale: float | None = None  # the starting loss: larger first smoothed value
+        self._tail_a = np.zeros(0)
+        self._tail_b = np.zeros(0)
+
+    def add(self, a, b) -> None:
+        """Take the next steps of both curves (equal lengths)."""
+        a = np.concatenate([self._tail_a, np.asarray(a, dtype=np.float64)])
+        b = np.concatenate([self._tail_b, np.asarray(b, dtype=np.float64)])
+        self.compared += a.size - self._tail_a.size
+        keep = self.window - 1
+        self._tail_a, self._tail_b = (a[-keep:], b[-keep:]) if keep else (a[:0], b[:0])
+        ma, mb = moving_median(a, self.window), moving_median(b, self.window)
+        if ma.size == 0:
+            return
+        if self.scale is None:
+            self.scale = max(abs(float(ma[0])), abs(float(mb[0])), 1e-12)
+        diff = np.abs(ma - mb)
+        self.smoothed += ma.size
+        self._take(diff, diff / self.scale)
+
+    @property
+    def within_tolerance(self) -> bool | None:
+        """None until the first full window; False once the smoothed curves leave the band."""
+        if self.smoothed == 0:
+            return None
+        return bool(self.max_rel is not None and self.max_rel <= self.tolerance
+                    and not self.nonfinite)

@@ -14,6 +14,7 @@ from engines.registry import engine_label
 from engines.results.diff import RunComparison
 from engines.results.inference import inference_rows
 from engines.results.store import RunInfo
+from engines.results.verdicts import EARLY_STEPS
 from scenarios import Scenario, ScenarioError
 
 # Rows of the fairness table the summary prints (the export and the app show every row).
@@ -49,10 +50,11 @@ def _columns(rows: Sequence[Sequence[str]], rule: bool = False) -> list[str]:
 # -- one run -----------------------------------------------------------------------------------
 
 def summary_table(doc: dict[str, Any]) -> str:
-    """Per-engine figures, errors, parity, speed-up (with what puts it in doubt) and the
-    settings line."""
+    """Per-engine figures (with the last held-out accuracy where the run evaluated), errors,
+    parity, speed-up and the settings line."""
+    evaluated = any("evaluations" in e for e in doc["engines"].values())
     rows = [("engine", "status", "steps", "median", "IQR", "samples/s", "first step", "import",
-             "final loss", "spread")]
+             "final loss", "spread", *(("held-out acc",) if evaluated else ()))]
     for name, e in doc["engines"].items():
         s = e["summary"]
         rows.append((
@@ -63,6 +65,7 @@ def summary_table(doc: dict[str, Any]) -> str:
             _duration(e["phases_s"].get("import"), "s"),
             f"{s['final_loss']:.5g}" if s["final_loss"] is not None else "-",
             _spread_cell(s),
+            *((_held_out_cell(e.get("evaluations") or []),) if evaluated else ()),
         ))
     lines = _columns(rows, rule=True)
     for name, e in doc["engines"].items():
@@ -72,6 +75,9 @@ def summary_table(doc: dict[str, Any]) -> str:
     par = comp.get("parity")
     if par and par["steps_compared"]:
         lines.append(_parity_line(par))
+    held = comp.get("evaluation_parity")
+    if held and held.get("evaluations_compared"):
+        lines.append(_evaluation_line(held))
     sp = comp.get("speedup")
     if sp:
         lines += speedup_lines(sp, par)
@@ -83,10 +89,43 @@ def summary_table(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _parity_line(par: dict[str, Any]) -> str:
-    def sci(x: float | None) -> str:
-        return "n/a (non-finite)" if x is None else f"{x:.2e}"
+def _sci(x: float | None) -> str:
+    return "n/a (non-finite)" if x is None else f"{x:.2e}"
 
+
+def _held_out_cell(evaluations: list[dict[str, Any]]) -> str:
+    """The last evaluation's accuracy and the step it followed, e.g. '96.4% @300'."""
+    if not evaluations:
+        return "-"
+    last = evaluations[-1]
+    acc = last.get("accuracy")
+    figure = f"{acc:.1%}" if isinstance(acc, (int, float)) else "-"
+    return f"{figure} @{last.get('step', '?')}"
+
+
+def _evaluation_line(held: dict[str, Any]) -> str:
+    """The held-out evaluations of both engines compared, by the same rule as the losses."""
+    verdict = {True: "OK", False: "MISMATCH", None: "n/a"}[held.get("within_tolerance")]
+    acc = held.get("max_abs_accuracy_diff")
+    acc_text = f"; accuracies differ by at most {acc:.2%}" if acc is not None else ""
+    if held.get("method") == "statistical":
+        return (f"held-out (statistical, dropout): {verdict}: {held['evaluations_compared']} "
+                f"evaluations, losses within {_sci(held.get('max_rel_loss_diff'))} of the first "
+                f"(band {held['tolerance']:.0e}){acc_text}")
+    return (f"held-out: {verdict}: {held['evaluations_compared']} evaluations agree to "
+            f"{_sci(held.get('max_rel_loss_diff'))} relative (tolerance "
+            f"{held.get('early_tolerance', held['tolerance']):.0e} to step {EARLY_STEPS}, "
+            f"{held['tolerance']:.0e} after){acc_text}")
+
+
+def _parity_line(par: dict[str, Any]) -> str:
+    sci = _sci
+    if par.get("method") == "statistical":
+        verdict = "IN BAND" if par["within_tolerance"] else "OUT OF BAND"
+        return (f"parity: STATISTICAL (not exact), {verdict}: dropout masks differ between the "
+                f"frameworks; moving medians over {par.get('window', '?')} steps differ by at "
+                f"most {sci(par.get('max_rel_loss_diff'))} of the starting loss (band "
+                f"{par['tolerance']:.0e}) over {par['steps_compared']} steps")
     verdict = "OK" if par["within_tolerance"] else "MISMATCH"
     line = (f"parity: {verdict}: first {par.get('early_steps', 0)} steps agree to "
             f"{sci(par.get('early_max_rel_loss_diff'))} relative "

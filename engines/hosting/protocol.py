@@ -2,8 +2,9 @@
 
 Everything that crosses the pipe to an engine's child process (or the call into a thread host)
 is one of these types: a request goes to the host; while the host works on it, events come
-back (the engine's lifecycle stage changed, a batch of step records); then exactly one reply
-(Ok with the request's answer, or Error with a status and a message).
+back (the engine's lifecycle stage changed, a batch of step records, an evaluation on the
+held-out batches); then exactly one reply (Ok with the request's answer, or Error with a
+status and a message).
 
 The payloads are plain data too: StepRecord (one timed step) and EngineReport (versions, stage
 times, configuration, memory). They unpickle without a framework in the receiving process.
@@ -149,7 +150,24 @@ class StepRecords:
         return (_records_from_rows, (list(map(tuple, self.records)),))
 
 
-Event = Union[StageChanged, StepRecords]
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """The engine evaluated on the held-out batches after `step` training steps: the mean
+    loss, the accuracy (None for regression) and the seconds it took. It is not a step: its
+    time is kept out of the step times, and the step after it is labelled 'resume'."""
+
+    step: int
+    loss: float
+    accuracy: float | None
+    time_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Its entry in the engine's `evaluations` in the results document (schema 1)."""
+        return {"step": self.step, "loss": self.loss, "accuracy": self.accuracy,
+                "time_s": self.time_s}
+
+
+Event = Union[StageChanged, StepRecords, Evaluation]
 
 # -- replies (host -> worker thread, one per request) ------------------------------------------
 

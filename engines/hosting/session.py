@@ -11,7 +11,7 @@ from scenarios import Scenario
 
 from ..base import Engine, EngineFailure, EngineUnavailable
 from ..settings import RunSettings
-from .protocol import EngineReport, Event, StageChanged, StepRecord, StepRecords
+from .protocol import EngineReport, Evaluation, Event, StageChanged, StepRecord, StepRecords
 
 Emit = Callable[[Event], None]
 
@@ -48,6 +48,8 @@ class EngineSession:
         emit(StageChanged("building"))
         t0 = time.perf_counter()
         self.engine.build(self.scenario, self.settings)
+        if self.eval_every:  # the held-out batches are materialised with the training ones
+            self.engine.prepare_evaluation(self.scenario, self.settings)
         self.stages_s["build"] = time.perf_counter() - t0
         if self.engine.simulated:
             self.stages_s.update(self.engine.simulated_stages())
@@ -62,6 +64,29 @@ class EngineSession:
             config=self.engine.config(),
             memory=self.engine.peak_memory_bytes(),
         )
+
+    @property
+    def eval_every(self) -> int | None:
+        """Steps between evaluations on the held-out batches; None: no evaluation (the
+        scenario has none, or the task is inference, where the weights never change)."""
+        every = self.scenario.train.eval_every
+        return every if every and self.settings.task == "train" else None
+
+    def _evaluation_due(self) -> bool:
+        """True after every `eval_every` steps, and after the last step."""
+        every, done = self.eval_every, self.next_step
+        return bool(every) and (done % every == 0 or done == self.settings.steps)
+
+    def _evaluate(self, emit: Emit) -> None:
+        """Evaluate on the held-out batches now, as its own stage (not a step), and emit it."""
+        emit(StageChanged("evaluating"))
+        t0 = time.perf_counter()
+        loss, accuracy = self.engine.evaluate()
+        dt = time.perf_counter() - t0
+        emit(Evaluation(self.next_step, float(loss),
+                        None if accuracy is None else float(accuracy), dt))
+        in_warmup = self.next_step <= self.settings.warmup_steps
+        emit(StageChanged("warm-up" if in_warmup else "running"))
 
     def _phase_of(self, step: int, resumed: bool) -> str:
         if step == 0:
@@ -120,6 +145,14 @@ class EngineSession:
                     if i == self.settings.warmup_steps:
                         emit(StageChanged("running"))
                 measured += dt
+                if self._evaluation_due():
+                    # Step records first, so every event arrives in the order it happened.
+                    emit(StepRecords(tuple(pending)))
+                    pending = []
+                    self._evaluate(emit)
+                    # The evaluation ran through other data and code: like a step after
+                    # another engine's turn, the next one is kept out of the statistics.
+                    resumed = True
                 now = time.perf_counter()
                 if now - last_flush >= FLUSH_EVERY_S:
                     emit(StepRecords(tuple(pending)))

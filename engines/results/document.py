@@ -15,13 +15,21 @@ from ..run.state import PHASES, EngineState, RunState
 from ..stats import UNSTABLE_IQR_RATIO, outlier_mask
 from .fairness import fairness_report
 from .summary import _clean, engine_summary
-from .verdicts import output_parity, parity, speedup
+from .verdicts import (
+    evaluation_parity,
+    output_parity,
+    parity,
+    speedup,
+    trains_with_dropout,
+)
 
 SCHEMA = 1
 
 
-def engine_result(es: EngineState, batch_size: int) -> dict[str, Any]:
-    """One engine's block of the export."""
+def engine_result(es: EngineState, batch_size: int,
+                  evaluates: bool = False) -> dict[str, Any]:
+    """One engine's block of the export; `evaluates`: with its `evaluations` (the scenario
+    has [train] eval_every), each {step, loss, accuracy, time_s}."""
     times = np.frombuffer(es.times, dtype=np.float64) if len(es.times) else np.zeros(0)
     codes = list(es.phase_codes)
     steady = np.array([PHASES[c] == "steady" for c in codes], dtype=bool)
@@ -35,7 +43,7 @@ def engine_result(es: EngineState, batch_size: int) -> dict[str, Any]:
         if outliers[i]:
             rec["outlier"] = True
         steps.append(rec)
-    return {
+    block = {
         "status": es.status,  # pending | running in an export made mid-run
         "error": es.error,
         "implementation": es.impl,
@@ -43,19 +51,31 @@ def engine_result(es: EngineState, batch_size: int) -> dict[str, Any]:
         "steps": steps,
         "summary": engine_summary(es, batch_size),
     }
+    if evaluates:
+        block["evaluations"] = [{**ev.to_dict(), "loss": _clean(ev.loss)}
+                                for ev in es.evaluations]
+    return block
 
 
 def build_results(state: RunState) -> dict[str, Any]:
     """The whole export document for a run (finished or not)."""
     with state.lock:
         settings = state.settings
-        engines = {n: engine_result(es, settings.batch_size) for n, es in state.engines.items()}
+        evaluates = state.scenario.train.eval_every is not None
+        engines = {n: engine_result(es, settings.batch_size, evaluates)
+                   for n, es in state.engines.items()}
         comparison: dict[str, Any] = {}
         names = list(state.engines)
+        statistical = trains_with_dropout(state.scenario, settings.task)
         if len(names) == 2:
             a, b = (state.engines[n] for n in names)
-            comparison["parity"] = parity(np.array(a.losses), np.array(b.losses),
-                                          state.scenario.train.optimizer, settings.task)
+            optimizer = state.scenario.train.optimizer
+            comparison["parity"] = parity(np.array(a.losses), np.array(b.losses), optimizer,
+                                          settings.task, statistical=statistical)
+            if evaluates:
+                comparison["evaluation_parity"] = evaluation_parity(
+                    a.evaluations, b.evaluations, optimizer, settings.task,
+                    statistical=statistical)
             paired = settings.schedule == "alternate"
             rule = state.until_confident
             comparison["speedup"] = speedup(

@@ -9,10 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from scenarios.dropout import DROPOUT
+
 from ..registry import engine_label, info_of
 from ..run.state import RunState
 from ..stats import MIN_SAMPLES, UNSTABLE_IQR_RATIO
 from .summary import engine_summary
+from .verdicts import STATISTICAL_NOTE
 
 
 @dataclass(frozen=True)
@@ -228,7 +231,10 @@ def _measures(doc: dict[str, Any], names: list[str]) -> list[str]:
     if settings.get("threads"):
         out.append(f"same thread budget: {settings['threads']} intra-op thread(s) per engine")
     par = (doc.get("comparison") or {}).get("parity") or {}
-    if par.get("steps_compared"):
+    if par.get("method") == "statistical":
+        out.append("work checked statistically (dropout: the frameworks' masks differ): moving "
+                   "medians of the loss curves compared against a band")
+    elif par.get("steps_compared"):
         out.append(f"identical work checked: loss compared at every step over "
                    f"{par['steps_compared']} steps, max relative difference "
                    f"{par['max_rel_loss_diff']:.1e}" if par.get("max_rel_loss_diff") is not None
@@ -339,6 +345,8 @@ def _warnings(doc: dict[str, Any], names: list[str], rows: list[FairnessRow],
                        f"{_label(n)}: {n_out} outlier step(s) marked (GC pauses, retracing); "
                        "kept in the statistics, the median is robust to them"))
     par = comparison.get("parity") or {}
+    if _dropout_active(doc):
+        out.append(FairnessWarning("note", "statistical_parity", STATISTICAL_NOTE))
     if par.get("within_tolerance") is False:
         out.append(FairnessWarning("warning", "parity",
                    "loss parity failed: the engines did not do the same work"))
@@ -384,6 +392,32 @@ def _gpu_warnings(settings: dict[str, Any], names: list[str],
                        f"{_label(n)}: LSTM without cuDNN under XLA (XLA cannot compile "
                        "cuDNN's kernel, keras-team/keras#18456)"))
     return out
+
+
+def _dropout_active(doc: dict[str, Any]) -> bool:
+    """Whether the document's run trained with active dropout (its parity is statistical):
+    the parity's method where the run has one, else its layers (a live document)."""
+    method = ((doc.get("comparison") or {}).get("parity") or {}).get("method")
+    if method is not None:
+        return method == "statistical"
+    if (doc.get("settings") or {}).get("task", "train") != "train":
+        return False
+    return _has_dropout((doc.get("scenario") or {}).get("layers"))
+
+
+def _has_dropout(layers: Any) -> bool:
+    """A dropout layer with rate > 0 among exported layer tables, inner ones included."""
+    if not isinstance(layers, list):
+        return False
+    for layer in layers:
+        if not isinstance(layer, dict):
+            continue
+        rate = layer.get("rate")
+        if layer.get("type") == DROPOUT and isinstance(rate, (int, float)) and rate > 0:
+            return True
+        if any(_has_dropout(v) for v in layer.values() if isinstance(v, list)):
+            return True
+    return False
 
 
 def fairness_doc_of_state(state: RunState) -> dict[str, Any]:

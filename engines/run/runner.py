@@ -17,7 +17,7 @@ from scenarios import Scenario
 
 from ..hosting.host import Cancelled, EngineHost, HostError, make_host
 from ..hosting.pool import HostPool
-from ..hosting.protocol import Event, StageChanged, StepRecords
+from ..hosting.protocol import Evaluation, Event, StageChanged, StepRecords
 from ..pairing import MIN_CONFIDENT_PAIRS, paired_speedup
 from ..settings import RunSettings
 from .environment import environment
@@ -266,6 +266,8 @@ class Comparison:
                 state.add_records(name, event.records, turn)
             elif isinstance(event, StageChanged):
                 state.set_stage(name, event.stage)
+            elif isinstance(event, Evaluation):
+                state.add_evaluation(name, event)
 
         try:
             state.set_stage(name, "starting")

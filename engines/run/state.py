@@ -12,7 +12,7 @@ import numpy as np
 
 from scenarios import Scenario
 
-from ..hosting.protocol import EngineReport, StepRecord
+from ..hosting.protocol import EngineReport, Evaluation, StepRecord
 from ..pairing import turn_medians
 from ..registry import engine_label
 from ..settings import PHASES, RunSettings
@@ -46,6 +46,8 @@ class EngineState:
     ended_at: float | None = None
     # The model's outputs on one batch (numpy), fetched at the end for output parity.
     outputs: Any = None
+    # Every evaluation on the held-out batches so far, in order ([train] eval_every).
+    evaluations: list[Evaluation] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -145,6 +147,12 @@ class RunState:
                 es.turns.append(turn)
             if n_new:
                 self._touch()
+
+    def add_evaluation(self, name: str, evaluation: Evaluation) -> None:
+        """An engine's evaluation on the held-out batches (after its step records)."""
+        with self.lock:
+            self.engines[name].evaluations.append(evaluation)
+            self._touch()
 
     def set_report(self, name: str, report: EngineReport) -> None:
         """An engine's report (after it was built, and again at its end)."""

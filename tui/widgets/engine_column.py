@@ -85,6 +85,24 @@ def figure_rows(view: EngineView, wide: bool = False) -> list[tuple[Cell, Cell]]
     ]
 
 
+def held_out_line(view: EngineView) -> Text:
+    """The latest evaluation on the held-out batches: accuracy (classification), loss, and
+    the step it followed."""
+    line = Text("held-out ", style="dim")
+    ev = view.held_out
+    if ev is None:
+        line.append("waiting for the first evaluation", "dim")
+        return line
+    if ev.accuracy is not None:
+        line.append("acc ", "dim")
+        line.append(f"{ev.accuracy:.1%}", "bold")
+        line.append("  ")
+    line.append("loss ", "dim")
+    line.append(fmt_value(ev.loss))
+    line.append(f"  @ step {ev.step:,}", "dim")
+    return line
+
+
 def note_line(view: EngineView, width: int = 80) -> Text:
     """The error when the engine failed; otherwise import/build times (and a caveat)."""
     if view.error and view.status in ("failed", "unavailable"):
@@ -124,6 +142,8 @@ def render_view(view: EngineView, width: int) -> Text:
             if k == 0:
                 line.append("  ")
         lines.append(line)
+    if view.evaluates:
+        lines.append(held_out_line(view))
     note = note_line(view, width)
     if view.error and view.status in ("failed", "unavailable"):
         wrapped = textwrap.wrap(note.plain, width) or [""]

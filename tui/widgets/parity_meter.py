@@ -1,4 +1,8 @@
-"""ParityMeter: the loss difference between the engines, live, against its tolerance."""
+"""ParityMeter: the loss difference between the engines, live, against its tolerance.
+
+Exact parity compares the losses step by step; with dropout active the check is statistical
+(smoothed curves within a band) and the line says so, never "within tolerance".
+"""
 
 from __future__ import annotations
 
@@ -11,11 +15,14 @@ from ..formatting import fmt_sci
 from ..live_model import ParityView
 
 FLOOR = 1e-9  # the meter's left end: float32 noise is well below it
+# The statistical meter's left end, relative to its band: mask noise lives within two decades.
+STATISTICAL_DECADES = 3
 
 
-def meter_position(rel: float | None, tolerance: float, width: int) -> tuple[int, int]:
-    """(filled cells, tolerance marker cell) on a log scale from FLOOR to 10x tolerance."""
-    lo, hi = math.log10(FLOOR), math.log10(tolerance) + 1
+def meter_position(rel: float | None, tolerance: float, width: int,
+                   floor: float = FLOOR) -> tuple[int, int]:
+    """(filled cells, tolerance marker cell) on a log scale from `floor` to 10x tolerance."""
+    lo, hi = math.log10(floor), math.log10(tolerance) + 1
     mark = int(round((math.log10(tolerance) - lo) / (hi - lo) * (width - 1)))
     if rel is None or rel <= 0:
         return 0, mark
@@ -38,6 +45,64 @@ def effective_rel(view: ParityView) -> float | None:
     return rel
 
 
+def _bar(rel: float | None, tolerance: float, width: int, style: str,
+         floor: float = FLOOR) -> Text:
+    """The meter: filled cells up to `rel` on a log scale, the tolerance marked '┃'."""
+    filled, mark = meter_position(rel, tolerance, width, floor)
+    cells = ["▰" if i < filled else "▱" for i in range(width)]
+    bar = Text("▕")
+    for i, ch in enumerate(cells):
+        if i == mark:
+            bar.append("┃", "bold")
+        else:
+            bar.append(ch, style if ch == "▰" else "dim")
+    bar.append("▏")
+    return bar
+
+
+def _close(out: Text, width: int, meter: tuple[float | None, float, float], tail: str,
+           verdict: tuple[str, str], steps: str) -> Text:
+    """The line's end: the meter (difference, tolerance, floor) where it has room, the
+    tolerance words, the verdict, and the steps compared where they fit."""
+    words, style = verdict
+    bar_w = width - out.cell_len - len(tail) - len(words) - 2
+    if bar_w >= 6:
+        rel, tolerance, floor = meter
+        out.append_text(_bar(rel, tolerance, bar_w, style, floor))
+    out.append(tail, "dim")
+    out.append(words, style)
+    if out.cell_len + len(steps) <= width:
+        out.append(steps, "dim")
+    return out
+
+
+def _verdict(view: ParityView, agree: str, differ: str) -> tuple[str, str]:
+    """(words, style) of the verdict: `agree`, a non-finite loss, or `differ`."""
+    if view.within is True:
+        return agree, "green"
+    return ("✗ non-finite loss" if view.nonfinite else differ), "bold red"
+
+
+def render_statistical(view: ParityView, width: int) -> Text:
+    """The statistical check of a run with dropout: moving medians of both curves, their
+    difference as a fraction of the starting loss (now and max), a meter, the band."""
+    out = Text.assemble(("Parity   ", "bold"), ("statistical ", "bold yellow"))
+    if view.max_rel is None and view.within is None:
+        out.append("(dropout: masks differ) · waiting for a full smoothing window", "dim")
+        return out
+    verdict, style = _verdict(view, "≈ in band", "✗ OUT OF BAND")
+    tail = f" band {_short(view.tolerance)} "
+    now = f"now {fmt_sci(view.last_rel)} · "
+    figures = f"max {fmt_sci(view.max_rel)} "
+    if out.cell_len + 16 + len(now) + len(figures) + len(tail) + len(verdict) + 8 <= width:
+        figures = now + figures  # the latest difference too, where it fits
+    out.append("smoothed Δ/start ", "dim")
+    out.append(figures)
+    floor = view.tolerance / 10 ** STATISTICAL_DECADES
+    return _close(out, width, (view.max_rel, view.tolerance, floor), tail, (verdict, style),
+                  f" ({view.steps_compared:,} steps, dropout)")
+
+
 def render_parity(view: ParityView, width: int) -> Text:
     """One line: the relative loss difference (now and max), a meter, the verdict."""
     out = Text.assemble(("Parity   ", "bold"))
@@ -47,38 +112,19 @@ def render_parity(view: ParityView, width: int) -> Text:
     if view.steps_compared == 0:
         out.append("waiting for both engines' first steps", "dim")
         return out
+    if view.method == "statistical":
+        return render_statistical(view, width)
     out.append("rel. Δloss ", "dim")
     out.append(f"now {fmt_sci(view.last_rel)} · max {fmt_sci(view.max_rel)} ")
-    if view.within is True:
-        verdict, style = "✓ within", "green"
-    elif view.nonfinite:
-        verdict, style = "✗ non-finite loss", "bold red"
-    else:
-        verdict, style = "✗ MISMATCH", "bold red"
+    verdict, style = _verdict(view, "✓ within", "✗ MISMATCH")
     early_tol = view.early_tolerance
     if early_tol is not None and early_tol != view.tolerance:
         # Early steps are held to the strict bound: show both, early first.
         tail = f" tol {_short(early_tol)}→{_short(view.tolerance)} "
     else:
         tail = f" tol {view.tolerance:.0e} "
-    bar_w = width - out.cell_len - len(tail) - len(verdict) - 2
-    if bar_w >= 6:
-        filled, mark = meter_position(effective_rel(view), view.tolerance, bar_w)
-        cells = ["▰" if i < filled else "▱" for i in range(bar_w)]
-        bar = Text("▕")
-        for i, ch in enumerate(cells):
-            if i == mark:
-                bar.append("┃", "bold")
-            else:
-                bar.append(ch, style if ch == "▰" else "dim")
-        bar.append("▏")
-        out.append_text(bar)
-    out.append(tail, "dim")
-    out.append(verdict, style)
-    steps = f" ({view.steps_compared:,} steps)"
-    if out.cell_len + len(steps) <= width:
-        out.append(steps, "dim")
-    return out
+    return _close(out, width, (effective_rel(view), view.tolerance, FLOOR), tail,
+                  (verdict, style), f" ({view.steps_compared:,} steps)")
 
 
 class ParityMeter(Widget):
