@@ -9,9 +9,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 # The layer vocabulary lives in the catalogue; re-exported here, where it always was.
-from .layers import ACTIVATIONS, LAYER_TYPES, LayerSpec  # noqa: F401
+from .layers import ACTIVATIONS, LAYER_TYPES, LayerSpec, TokenIds  # noqa: F401
 
-DATA_KINDS = ("teacher", "images", "sequences", "regression")
+DATA_KINDS = ("teacher", "images", "sequences", "regression", "tokens")
 OPTIMIZERS = ("sgd", "momentum", "adam")
 LOSSES = ("cross_entropy", "mse")
 
@@ -29,7 +29,11 @@ class ScenarioError(ValueError):
 
 @dataclass(frozen=True)
 class DataSpec:
-    """Synthetic, seeded data set: what the inputs look like and how they are labelled."""
+    """Synthetic, seeded data set: what the inputs look like and how they are labelled.
+
+    Token data (kind "tokens") has a vocabulary and sequences of `input_shape` = [seq_len]
+    token ids, carried as a TokenIds shape so that the model's embedding knows the vocabulary.
+    """
 
     kind: str
     samples: int
@@ -38,11 +42,26 @@ class DataSpec:
     outputs: int | None = None
     seed: int = 0
     noise: float = 0.5
+    vocab: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind == "tokens":
+            object.__setattr__(self, "input_shape", TokenIds(self.input_shape, self.vocab))
 
     @property
     def target_width(self) -> int:
         """Width of the model's last layer that this data needs."""
+        if self.kind == "tokens":
+            return self.vocab
         return self.classes if self.kind != "regression" else (self.outputs or 1)
+
+    @property
+    def target_shape(self) -> tuple[int, ...]:
+        """The model's output shape per sample that this data needs: a logit per token of the
+        vocabulary at every position for tokens, one vector otherwise."""
+        if self.kind == "tokens":
+            return (*self.input_shape, self.vocab)
+        return (self.target_width,)
 
 
 @dataclass(frozen=True)
@@ -77,6 +96,8 @@ class Scenario:
         """The resolved spec as plain JSON-able data (used in exports)."""
         d = asdict(self)
         d["data"]["input_shape"] = list(self.data.input_shape)
+        if self.data.vocab is None:  # exports of data without a vocabulary stay as they were
+            d["data"].pop("vocab")
         d["layers"] = [layer.to_dict() for layer in self.layers]
         d.pop("extra", None)
         return d
