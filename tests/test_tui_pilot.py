@@ -9,7 +9,7 @@ import psutil
 import pytest
 
 from engines.results.document import build_results
-from scenarios import ScenarioError
+from scenarios import ScenarioError, load_builtins
 from tui.screens.dashboard import DashboardScreen
 from tui.screens.export import ExportScreen
 from tui.screens.keys import KeysScreen
@@ -81,7 +81,7 @@ async def test_slash_filters_and_escape_clears():
         await pilot.press("enter")  # keep the filter, back to the list
         assert scenario_list.has_focus
         await pilot.press("escape")  # clear it
-        assert scenario_list.option_count == 4
+        assert scenario_list.option_count == len(load_builtins())
         assert current(app) == "lstm"  # the cursor stays on the scenario
 
 
