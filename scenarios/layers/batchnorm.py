@@ -9,15 +9,12 @@ BatchNorm keeps the unbiased one, which its builder corrects (engines/builders).
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..fields import Field, Float
-from .catalogue import LayerInfo, LayerSpec, LayerType, Shape
-from .initializers import ones, zeros
-from .normalization import normalization_flops
+from .catalogue import LayerSpec
+from .normalization import Normalization
 
 
-class BatchNorm(LayerType):
+class BatchNorm(Normalization):
     """Training: batch statistics per channel (the last axis); inference: running statistics.
 
     Only gamma and beta are weights (trainable); the running mean (0) and variance (1) start
@@ -32,20 +29,6 @@ class BatchNorm(LayerType):
                   "convention; PyTorch's momentum is 1 minus this)"),
         Field("epsilon", Float(), 1e-3, doc="added to the variance (Keras's default)"),
     )
-
-    def output_shape(self, layer: LayerSpec, shape: Shape, inner: tuple[LayerInfo, ...]) -> Shape:
-        return shape
-
-    def params(self, layer: LayerSpec, shape: Shape, out: Shape) -> int:
-        return 2 * shape[-1]
-
-    def flops(self, layer: LayerSpec, shape: Shape, out: Shape) -> int:
-        return normalization_flops(shape)
-
-    def weights(self, layer: LayerSpec, shape: Shape, out: Shape,
-                rng: np.random.Generator) -> list[np.ndarray]:
-        """[gamma (ones), beta (zeros)] of the channel count."""
-        return [ones(shape[-1]), zeros(shape[-1])]
 
     def describe(self, layer: LayerSpec) -> str:
         return f"batchnorm m {layer.momentum:g}"
