@@ -108,8 +108,10 @@ class TFEngine(Engine):
         # One Keras layer per catalogue layer, from the builder table, weights already set.
         infos = infer_stack(scenario.layers, scenario.data.input_shape)
         weights = initial_weights(scenario, self.settings.seed)
+        # A GRU follows the LSTM's rule: XLA cannot compile cuDNN's kernels either.
         layers = keras_layers(self.keras, infos, weights,
-                              {"lstm_use_cudnn": self.lstm_use_cudnn})
+                              {"lstm_use_cudnn": self.lstm_use_cudnn,
+                               "gru_use_cudnn": self.lstm_use_cudnn})
         return self.keras.Sequential([self.keras.Input(shape=scenario.data.input_shape), *layers])
 
     def build(self, scenario: Scenario, settings: RunSettings) -> None:
@@ -134,6 +136,8 @@ class TFEngine(Engine):
         variables = model.trainable_variables
 
         if t.loss == "cross_entropy":
+            # Labels [B] with logits [B, V], or [B, T] with [B, T, V]: the mean is over every
+            # prediction either way (PyTorch's side flattens to the same).
             def loss_fn(y: Any, out: Any) -> Any:
                 return tf.reduce_mean(
                     tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=out))

@@ -111,7 +111,7 @@ class TorchEngine(Engine):
             self.opt = torch.optim.Adam(params, lr=t.learning_rate, betas=(t.beta1, t.beta2),
                                         eps=t.epsilon)
         F = torch.nn.functional
-        self.loss_fn = F.cross_entropy if t.loss == "cross_entropy" else F.mse_loss
+        self.loss_fn = cross_entropy(F) if t.loss == "cross_entropy" else F.mse_loss
         self.forward = self.model
         if settings.mode in ("compiled", "xla"):
             self.forward = torch.compile(self.model)
@@ -176,8 +176,15 @@ class TorchEngine(Engine):
         return loss_sum / count, accuracy
 
     def outputs(self, index: int = 0) -> Any:
-        with self.torch.inference_mode():
-            return self.model(self.xs[index % len(self.xs)]).float().cpu().numpy()
+        # Inference behaviour, as Keras's training=False: running statistics in batch norm,
+        # no dropout. The training mode is restored for the steps that may follow.
+        training = self.model.training
+        self.model.eval()
+        try:
+            with self.torch.inference_mode():
+                return self.model(self.xs[index % len(self.xs)]).float().cpu().numpy()
+        finally:
+            self.model.train(training)
 
     def config(self) -> dict[str, Any]:
         torch = self.torch
@@ -235,6 +242,15 @@ class TorchEngine(Engine):
             return ("torch.compile on a GPU builds Triton kernels with a C compiler and none "
                     "was found: install gcc (and python3-dev), or run --mode eager")
         return super().classify_error(err)
+
+
+def cross_entropy(F: Any) -> Any:
+    """Mean cross-entropy from logits over every prediction: [B, V] logits with [B] labels,
+    or [B, T, V] with [B, T] (next-token targets at every position; torch wants the classes
+    second, so both are flattened to one prediction per row)."""
+    def loss(logits: Any, labels: Any) -> Any:
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
+    return loss
 
 
 def _oom_types(torch: Any) -> tuple[type, ...]:

@@ -9,14 +9,16 @@ import numpy as np
 
 from .datasets import load_digits
 from .spec import DataSpec
+from .tokens import token_sequences
 
 
 @dataclass(frozen=True)
 class Batches:
     """One epoch of batches, materialised in numpy (channels last); step s uses batch s % len."""
 
-    x: np.ndarray  # (n_batches, batch, *input_shape) float32
-    y: np.ndarray  # (n_batches, batch) int64 labels, or (n_batches, batch, outputs) float32
+    x: np.ndarray  # (n_batches, batch, *input_shape) float32 (token ids: int64)
+    y: np.ndarray  # (n_batches, batch) int64 labels, (n_batches, batch, outputs) float32,
+    #                or (n_batches, batch, seq_len) int64 next tokens
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -40,10 +42,13 @@ def _teacher(x: np.ndarray, width: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def make_dataset(spec: DataSpec, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The whole data set (x float32, y) for `spec`; identical for the same seed."""
+    """The whole data set (x float32 or token ids, y) for `spec`; identical for the same
+    seed."""
     if spec.kind == "digits":
         return _digits(spec)
     rng = _rng(spec.seed if seed is None else seed, 0)
+    if spec.kind == "tokens":
+        return token_sequences(spec, rng, seed)
     n, shape = spec.samples, spec.input_shape
     if spec.kind in ("teacher", "regression"):
         x = rng.standard_normal((n, *shape))

@@ -107,6 +107,20 @@ class Shape(FieldKind):
             raise self.refuse(value) from None
 
 
+@dataclass(frozen=True)
+class Padding(FieldKind):
+    """A convolution's zero padding: `valid` (none), `same`, or that many zeros on each side."""
+
+    expectation = "one of valid | same, or an integer >= 0"
+
+    def parse(self, value: Any) -> str | int:
+        if isinstance(value, str) and value in ("valid", "same"):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+        raise self.refuse(value)
+
+
 class OfType(FieldKind):
     """A value of one TOML type, taken as it is; subclasses set `python_type`."""
 

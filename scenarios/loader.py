@@ -41,6 +41,7 @@ from .spec import (
 _TOP_KEYS = {"name", "description", "data", "model", "train"}
 _DATA_KEYS = {"kind", "samples", "input_shape", "classes", "outputs", "seed", "noise",
               "holdout"}
+_TOKEN_KEYS = {"kind", "vocab", "seq_len", "samples", "seed"}
 _TRAIN_KEYS = {
     "optimizer", "learning_rate", "batch_size", "steps", "loss",
     "momentum", "beta1", "beta2", "epsilon", "eval_every",
@@ -92,31 +93,7 @@ def parse_scenario(doc: dict[str, Any], source: str, builtin: bool = False) -> S
     description = top.read("description", Text(), "")
 
     d = _Fields(top.read("data", Table("a [data] table")), source, "[data]")
-    d.check_keys(_DATA_KEYS, "[data]")
-    kind = d.read("kind", Choice(DATA_KINDS))
-    digits = kind == "digits"
-    samples = d.read("samples", Int(), DIGITS_SAMPLES if digits else REQUIRED)
-    input_shape = d.read("input_shape", Shape())
-    if digits:
-        _check_digits(d, samples, input_shape)
-    need_rank = {"images": 3, "sequences": 2}.get(kind)
-    if need_rank and len(input_shape) != need_rank:
-        layout = "[H, W, C]" if kind == "images" else "[T, F]"
-        d.fail("[data].input_shape", f"{kind} data needs {layout}, got {list(input_shape)!r}")
-    if kind == "regression":
-        if "classes" in d.table:
-            d.fail("[data].classes", "regression data has no classes; use 'outputs'")
-        classes, outputs = None, d.read("outputs", Int(), 1)
-    else:
-        if "outputs" in d.table:
-            d.fail("[data].outputs", f"{kind} data is classified; use 'classes'")
-        classes, outputs = d.read("classes", Int(), DIGITS_CLASSES if digits else REQUIRED), None
-        if classes < 2:
-            d.fail("[data].classes", f"expected at least 2 classes, got {classes}")
-    seed = d.read("seed", Int(minimum=None), 0)
-    noise = d.read("noise", Float(positive=False), 0.5)
-    holdout = d.read("holdout", Float(positive=False, below=1.0), DEFAULT_HOLDOUT.get(kind, 0.0))
-    data = DataSpec(kind, samples, input_shape, classes, outputs, seed, noise, holdout)
+    data = _token_data(d) if d.table.get("kind") == "tokens" else _synthetic_data(d)
 
     m = _Fields(top.read("model", Table("a [model] table")), source, "[model]")
     m.check_keys({"layers"}, "[model]")
@@ -141,29 +118,29 @@ def parse_scenario(doc: dict[str, Any], source: str, builtin: bool = False) -> S
         epsilon=t.read("epsilon", Float(), 1e-7),
         eval_every=t.read("eval_every", Int(), None),
     )
-    if batch_size > samples:
-        t.fail("[train].batch_size", f"batch size {batch_size} exceeds [data].samples {samples}")
+    if batch_size > data.samples:
+        t.fail("[train].batch_size",
+               f"batch size {batch_size} exceeds [data].samples {data.samples}")
     if batch_size > data.train_samples:
         t.fail("[train].batch_size", f"batch size {batch_size} exceeds the {data.train_samples} "
-                                     f"training samples ([data].samples {samples} less the "
+                                     f"training samples ([data].samples {data.samples} less the "
                                      f"{data.holdout_samples} held out)")
     if train.eval_every is not None and not data.holdout_samples:
         t.fail("[train].eval_every", "evaluation needs held-out samples; set [data].holdout "
                                      "(the fraction kept out of training, e.g. 0.2)")
-    if loss == "cross_entropy" and kind == "regression":
+    if loss == "cross_entropy" and data.kind == "regression":
         t.fail("[train].loss", "regression data needs loss = \"mse\"")
-    if loss == "mse" and kind != "regression":
-        t.fail("[train].loss", f"{kind} data is classified; use loss = \"cross_entropy\"")
+    if loss == "mse" and data.kind != "regression":
+        t.fail("[train].loss", f"{data.kind} data is classified; use loss = \"cross_entropy\"")
 
     try:
         infos = infer_stack(layers, data.input_shape)
     except ScenarioError as err:
         raise ScenarioError(err.detail, source=source, field=err.field) from None
     out = infos[-1].output_shape
-    if out != (data.target_width,):
-        what = "classes" if classes else "outputs"
+    if out != data.target_shape:
         raise ScenarioError(
-            f"the last layer outputs {out}, but the data has {data.target_width} {what}; "
+            f"the last layer outputs {out}, but {_target_words(data)}; "
             f"end with a dense layer of {data.target_width} units",
             source=source, field=f"[model].layers[{len(layers) - 1}]",
         )
@@ -184,6 +161,55 @@ def _check_digits(d: _Fields, samples: int, input_shape: tuple[int, ...]) -> Non
     if classes != DIGITS_CLASSES:
         d.fail("[data].classes", f"the digits data set has {DIGITS_CLASSES} classes, got "
                                  f"{classes}")
+
+
+def _target_words(data: DataSpec) -> str:
+    """What the data needs the model to output, for a message."""
+    if data.kind == "tokens":
+        return (f"next-token prediction needs {data.target_shape}: a logit for each of the "
+                f"{data.vocab} tokens at each of the {data.input_shape[0]} positions")
+    what = "classes" if data.classes else "outputs"
+    return f"the data has {data.target_width} {what}"
+
+
+def _synthetic_data(d: _Fields) -> DataSpec:
+    """The [data] table of a data set with an input shape (synthetic, or the shipped digits;
+    not tokens)."""
+    d.check_keys(_DATA_KEYS, "[data]")
+    kind = d.read("kind", Choice(DATA_KINDS))
+    digits = kind == "digits"
+    samples = d.read("samples", Int(), DIGITS_SAMPLES if digits else REQUIRED)
+    input_shape = d.read("input_shape", Shape())
+    if digits:
+        _check_digits(d, samples, input_shape)
+    need_rank = {"images": 3, "sequences": 2}.get(kind)
+    if need_rank and len(input_shape) != need_rank:
+        layout = "[H, W, C]" if kind == "images" else "[T, F]"
+        d.fail("[data].input_shape", f"{kind} data needs {layout}, got {list(input_shape)!r}")
+    if kind == "regression":
+        if "classes" in d.table:
+            d.fail("[data].classes", "regression data has no classes; use 'outputs'")
+        classes, outputs = None, d.read("outputs", Int(), 1)
+    else:
+        if "outputs" in d.table:
+            d.fail("[data].outputs", f"{kind} data is classified; use 'classes'")
+        classes, outputs = d.read("classes", Int(), DIGITS_CLASSES if digits else REQUIRED), None
+        if classes < 2:
+            d.fail("[data].classes", f"expected at least 2 classes, got {classes}")
+    seed = d.read("seed", Int(minimum=None), 0)
+    noise = d.read("noise", Float(positive=False), 0.5)
+    holdout = d.read("holdout", Float(positive=False, below=1.0), DEFAULT_HOLDOUT.get(kind, 0.0))
+    return DataSpec(kind, samples, input_shape, classes, outputs, seed, noise, holdout)
+
+
+def _token_data(d: _Fields) -> DataSpec:
+    """The [data] table of token data: a vocabulary, sequence length, samples and seed."""
+    d.check_keys(_TOKEN_KEYS, "[data] of kind \"tokens\"")
+    vocab = d.read("vocab", Int(minimum=2))
+    seq_len = d.read("seq_len", Int())
+    samples = d.read("samples", Int())
+    seed = d.read("seed", Int(minimum=None), 0)
+    return DataSpec("tokens", samples, (seq_len,), seed=seed, vocab=vocab)
 
 
 def _parse_layers(raw_layers: list[Any], source: str, path: str) -> tuple[LayerSpec, ...]:
@@ -238,7 +264,7 @@ def builtin_paths() -> list[Path]:
     return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
-BUILTIN_ORDER = ("mlp", "cnn", "lstm", "regression", "digits")
+BUILTIN_ORDER = ("mlp", "cnn", "lstm", "regression", "digits", "transformer", "resnet", "gru")
 
 
 def load_builtins() -> list[Scenario]:

@@ -7,7 +7,7 @@ added to the block's own.
 
 from __future__ import annotations
 
-from .layers import LayerInfo, LayerMisfit, LayerSpec, layer_type
+from .layers import LayerInfo, LayerMisfit, LayerSpec, TokenIds, fmt_shape, layer_type
 from .spec import ScenarioError
 
 __all__ = ["LayerInfo", "flops_per_step", "infer_layer", "infer_stack", "total_params"]
@@ -23,6 +23,9 @@ def infer_layer(layer: LayerSpec, shape: tuple[int, ...], path: str) -> LayerInf
             if field.required and not layer.has(field.name):
                 raise LayerMisfit(f"missing required field ({field.kind.expectation})",
                                   field=field.name)
+        if isinstance(shape, TokenIds) and not entry.takes_token_ids:
+            raise LayerMisfit(f"{layer.type} cannot take token ids {fmt_shape(shape)}; "
+                              "start the model with an embedding layer")
         block = entry.inner_field
         inner = tuple(infer_stack(getattr(layer, block.name), shape, f"{path}.{block.name}")
                       if block else ())
@@ -39,7 +42,8 @@ def infer_stack(layers: tuple[LayerSpec, ...], input_shape: tuple[int, ...],
                 field_prefix: str = "[model].layers") -> list[LayerInfo]:
     """Infer every layer in order; the first misfit raises ScenarioError."""
     infos = []
-    shape = tuple(input_shape)
+    # A TokenIds shape must stay one: it tells an embedding its vocabulary.
+    shape = input_shape if isinstance(input_shape, tuple) else tuple(input_shape)
     for i, layer in enumerate(layers):
         info = infer_layer(layer, shape, f"{field_prefix}[{i}]")
         infos.append(info)

@@ -9,9 +9,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 # The layer vocabulary lives in the catalogue; re-exported here, where it always was.
-from .layers import ACTIVATIONS, LAYER_TYPES, LayerSpec  # noqa: F401
+from .layers import ACTIVATIONS, LAYER_TYPES, LayerSpec, TokenIds  # noqa: F401
 
-DATA_KINDS = ("teacher", "images", "sequences", "regression", "digits")
+DATA_KINDS = ("teacher", "images", "sequences", "regression", "digits", "tokens")
 # The held-out fraction where [data].holdout is not given: real data sets keep a fifth out of
 # training, so their evaluations measure generalisation; synthetic data keeps none.
 DEFAULT_HOLDOUT = {"digits": 0.2}
@@ -33,7 +33,11 @@ class ScenarioError(ValueError):
 @dataclass(frozen=True)
 class DataSpec:
     """A seeded data set (synthetic, or a shipped real one): what the inputs look like, how
-    they are labelled, and the fraction `holdout` kept out of training for evaluation."""
+    they are labelled, and the fraction `holdout` kept out of training for evaluation.
+
+    Token data (kind "tokens") has a vocabulary and sequences of `input_shape` = [seq_len]
+    token ids, carried as a TokenIds shape so that the model's embedding knows the vocabulary.
+    """
 
     kind: str
     samples: int
@@ -43,10 +47,17 @@ class DataSpec:
     seed: int = 0
     noise: float = 0.5
     holdout: float = 0.0
+    vocab: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind == "tokens":
+            object.__setattr__(self, "input_shape", TokenIds(self.input_shape, self.vocab))
 
     @property
     def target_width(self) -> int:
         """Width of the model's last layer that this data needs."""
+        if self.kind == "tokens":
+            return self.vocab
         return self.classes if self.kind != "regression" else (self.outputs or 1)
 
     @property
@@ -58,6 +69,14 @@ class DataSpec:
     def train_samples(self) -> int:
         """Samples the training batches are cut from."""
         return self.samples - self.holdout_samples
+
+    @property
+    def target_shape(self) -> tuple[int, ...]:
+        """The model's output shape per sample that this data needs: a logit per token of the
+        vocabulary at every position for tokens, one vector otherwise."""
+        if self.kind == "tokens":
+            return (*self.input_shape, self.vocab)
+        return (self.target_width,)
 
 
 @dataclass(frozen=True)
@@ -94,6 +113,8 @@ class Scenario:
         """The resolved spec as plain JSON-able data (used in exports)."""
         d = asdict(self)
         d["data"]["input_shape"] = list(self.data.input_shape)
+        if self.data.vocab is None:  # exports of data without a vocabulary stay as they were
+            d["data"].pop("vocab")
         d["layers"] = [layer.to_dict() for layer in self.layers]
         d.pop("extra", None)
         # Fields added later are left out at their "off" value, so a scenario that does not

@@ -16,6 +16,7 @@ from engines import settings_for
 from engines.hosting.host import ProcessHost
 from engines.hosting.protocol import Event, StepRecord, StepRecords
 from scenarios import load_builtins
+from scenarios.tokens import loss_floor
 
 pytestmark = pytest.mark.frameworks
 
@@ -67,7 +68,9 @@ def test_sgd_losses_agree_from_the_first_step(hosts, name):
 ADAM_BOUND = {"mlp": 5e-3, "lstm": 1e-2, "regression": 1e-3, "cnn": 0.2, "digits": 1e-2}
 
 
-@pytest.mark.parametrize("name", list(SCENARIOS))
+# The later built-ins (transformer, resnet, gru) are held to the SGD bound only: Adam's known
+# difference is not theirs to show, and each Adam run costs CI time.
+@pytest.mark.parametrize("name", list(ADAM_BOUND))
 def test_adam_agrees_at_step_zero_and_drifts_within_its_stated_bound(hosts, name):
     # Keras's Adam adds epsilon to sqrt(v) before bias correction, torch after: the update
     # differs slightly, and Adam turns near-zero gradients into full-size steps, so tiny
@@ -82,10 +85,21 @@ def test_adam_agrees_at_step_zero_and_drifts_within_its_stated_bound(hosts, name
     assert rel.max() < ADAM_BOUND[name], f"{rel.max():.2e}"
 
 
+#: Built-ins promised (issue 8) to learn by the README's measure: the mean of the last five
+#: losses at least 20 % below the first loss, within the default steps.
+LEARN_BY_20_PERCENT = ("transformer", "resnet", "gru")
+
+
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_loss_falls_clearly_within_the_default_steps(hosts, name):
     s = SCENARIOS[name]
     pt = losses(hosts["pytorch"], s, settings_for(s, threads=1))
+    if name in LEARN_BY_20_PERCENT:
+        assert pt[-5:].mean() <= 0.8 * pt[0], f"{name}: loss {pt[0]:.3f} -> {pt[-5:].mean():.3f}"
+        floor = loss_floor(s.data, s.data.seed)
+        if floor is not None:  # token data: towards the entropy rate, not (much) past it
+            assert pt[-5:].mean() > floor - 0.1, f"{name}: {pt[-5:].mean():.3f} < {floor:.3f}"
+        return
     first, last = pt[:10].mean(), pt[-10:].mean()
     assert last < 0.5 * first, f"{name}: loss {first:.3f} -> {last:.3f}"
 

@@ -22,6 +22,7 @@ from scenarios import (
     make_dataset,
     total_params,
 )
+from scenarios.tokens import loss_floor
 
 GOOD = """
 name = "mine"
@@ -54,7 +55,7 @@ def write(tmp_path, text: str, name: str = "s.toml"):
 
 def test_builtins_are_the_documented_scenarios_in_order():
     names = [s.name for s in load_builtins()]
-    assert names == ["mlp", "cnn", "lstm", "regression", "digits"]
+    assert names == ["mlp", "cnn", "lstm", "regression", "digits", "transformer", "resnet", "gru"]
     for s in load_builtins():
         assert s.builtin and s.description
 
@@ -196,7 +197,9 @@ def test_data_is_deterministic_and_seed_dependent():
     for s in load_builtins():
         x1, y1 = make_dataset(s.data)
         x2, y2 = make_dataset(s.data)
-        assert x1.dtype == np.float32 and x1.shape == (s.data.samples, *s.data.input_shape)
+        # Token ids are integers; every other input is float32.
+        assert x1.dtype == (np.int64 if s.data.kind == "tokens" else np.float32)
+        assert x1.shape == (s.data.samples, *s.data.input_shape)
         np.testing.assert_array_equal(x1, x2)
         np.testing.assert_array_equal(y1, y2)
         if s.data.kind == "digits":
@@ -312,3 +315,180 @@ def test_a_scenario_survives_the_trip_to_an_engine_process():
         assert back == s and back.to_dict() == s.to_dict()
         assert [layer.describe() for layer in back.layers] == [
             layer.describe() for layer in s.layers]
+
+
+TOKENS_SCENARIO = """
+name = "tok"
+[data]
+kind = "tokens"
+vocab = 10
+seq_len = 6
+samples = 64
+[model]
+layers = [LAYERS]
+[train]
+optimizer = "sgd"
+learning_rate = 0.1
+batch_size = 8
+steps = 5
+loss = "cross_entropy"
+"""
+
+EMBED = '{ type = "embedding", dim = 8 }'
+LOGITS = '{ type = "dense", units = 10 }'
+TOKENS_OK = TOKENS_SCENARIO.replace("LAYERS", f"{EMBED}, {LOGITS}")
+
+# (description, scenario text, field named, words of the expectation)
+NEW_LAYER_REFUSALS = [
+    ("tokens without vocab", TOKENS_OK.replace("vocab = 10\n", ""), "[data].vocab",
+     "missing required field (an integer >= 2)"),
+    ("a vocabulary of one", TOKENS_OK.replace("vocab = 10", "vocab = 1"), "[data].vocab",
+     "expected an integer >= 2, got 1"),
+    ("tokens with an input shape", TOKENS_OK.replace("seq_len = 6", "input_shape = [6]"),
+     "[data].input_shape", "unknown field in [data] of kind \"tokens\""),
+    ("embedding on non-token data", GOOD.replace(
+        '{ type = "dense", units = 16, activation = "relu" }', EMBED),
+     "[model].layers[0] (embedding)", "expects token ids"),
+    ("token ids without an embedding", TOKENS_SCENARIO.replace("LAYERS", LOGITS),
+     "[model].layers[0] (dense)", "start the model with an embedding layer"),
+    ("logits that are not per position", TOKENS_SCENARIO.replace(
+        "LAYERS", f'{EMBED}, {{ type = "flatten" }}, {LOGITS}'),
+     "[model].layers[2]", "next-token prediction needs (6, 10)"),
+    ("E not divisible by heads", TOKENS_SCENARIO.replace(
+        "LAYERS", f'{EMBED}, {{ type = "attention", heads = 3 }}, {LOGITS}'),
+     "[model].layers[1].heads", "expected a divisor of the input width E = 8"),
+    ("unknown field of a new layer type", TOKENS_SCENARIO.replace(
+        "LAYERS", f'{EMBED}, {{ type = "attention", heads = 2, dropout = 0.1 }}, {LOGITS}'),
+     "[model].layers[1].dropout", "unknown field in a attention layer"),
+    ("identity residual that changes the shape", TOKENS_SCENARIO.replace(
+        "LAYERS", f'{EMBED}, {{ type = "residual", layers = [{{ type = "dense", units = 4 }}] }}, '
+        f'{LOGITS}'),
+     "[model].layers[1].shortcut", "input's shape (6, 8) for shortcut 'identity', got (6, 4)"),
+    ("a mistake inside a nested residual", TOKENS_SCENARIO.replace(
+        "LAYERS", f'{EMBED}, {{ type = "residual", layers = [{{ type = "residual", layers = ['
+        '{ type = "attention", heads = 5 }] }] }, ' + LOGITS),
+     "[model].layers[1].layers[0].layers[0].heads", "divisor of the input width E = 8"),
+    ("an empty residual", TOKENS_SCENARIO.replace(
+        "LAYERS", f'{EMBED}, {{ type = "residual", layers = [] }}, {LOGITS}'),
+     "[model].layers[1].layers", "expected at least one inner layer"),
+    ("a projection that changes the rank", IMAGE_SCENARIO.replace(
+        "LAYERS", '{ type = "residual", shortcut = "project", layers = [{ type = "flatten" }] }, '
+        '{ type = "dense", units = 2 }'),
+     "[model].layers[0].shortcut", "a different rank"),
+    ("padding that is neither a word nor a count", IMAGE_SCENARIO.replace(
+        "LAYERS", '{ type = "conv2d", filters = 2, kernel_size = 3, padding = "full" }, '
+        '{ type = "flatten" }, { type = "dense", units = 2 }'),
+     "[model].layers[0].padding", "expected one of valid | same, or an integer >= 0"),
+    ("'same' with stride 2", IMAGE_SCENARIO.replace(
+        "LAYERS", '{ type = "conv2d", filters = 2, kernel_size = 3, stride = 2, '
+        'padding = "same" }, { type = "flatten" }, { type = "dense", units = 2 }'),
+     "[model].layers[0].stride", "use an integer padding"),
+    ("batchnorm momentum of 1", IMAGE_SCENARIO.replace(
+        "LAYERS", '{ type = "batchnorm", momentum = 1.0 }, { type = "flatten" }, '
+        '{ type = "dense", units = 2 }'),
+     "[model].layers[0].momentum", "expected a number >= 0 below 1.0, got 1.0"),
+    ("dropout without a rate", IMAGE_SCENARIO.replace(
+        "LAYERS", '{ type = "dropout" }, { type = "flatten" }, { type = "dense", units = 2 }'),
+     "[model].layers[0].rate", "missing required field"),
+    ("unknown activation of an activation layer", IMAGE_SCENARIO.replace(
+        "LAYERS", '{ type = "global_avg_pool" }, { type = "dense", units = 2 }, '
+        '{ type = "activation", activation = "swish" }'),
+     "[model].layers[2].activation", "gelu | softmax"),
+    ("gru on an image", IMAGE_SCENARIO.replace(
+        "LAYERS", '{ type = "gru", units = 4 }, { type = "dense", units = 2 }'),
+     "[model].layers[0] (gru)", "expects a sequence input [T, F], got (8, 8, 3)"),
+    ("conv1d on an image", IMAGE_SCENARIO.replace(
+        "LAYERS", '{ type = "conv1d", filters = 2, kernel_size = 3 }, { type = "flatten" }, '
+        '{ type = "dense", units = 2 }'),
+     "[model].layers[0] (conv1d)", "expects a sequence input [T, F]"),
+]
+
+
+@pytest.mark.parametrize("desc,text,field,words", NEW_LAYER_REFUSALS,
+                         ids=[c[0] for c in NEW_LAYER_REFUSALS])
+def test_new_layers_and_token_data_refuse_bad_input(tmp_path, desc, text, field, words):
+    path = write(tmp_path, text)
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert info.value.source == str(path) and info.value.field == field
+    assert words in str(info.value) and str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("case", [0, 3, 6, 8], ids=lambda i: NEW_LAYER_REFUSALS[i][0])
+def test_a_refused_scenario_file_exits_2_before_anything_runs(tmp_path, capsys, case):
+    from tui.cli import main
+
+    _, text, field, words = NEW_LAYER_REFUSALS[case]
+    path = write(tmp_path, text)
+    assert main(["--no-tui", "--scenario-file", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and field in err and words in err and "Traceback" not in err
+
+
+def test_token_data_predicts_the_next_token_and_its_floor_is_the_chains_entropy_rate(tmp_path):
+    s = load_scenario(write(tmp_path, TOKENS_OK.replace("samples = 64", "samples = 4000")))
+    x, y = make_dataset(s.data)
+    assert x.dtype == y.dtype == np.int64 and x.shape == y.shape == (4000, 6)
+    assert x.min() >= 0 and x.max() < 10
+    np.testing.assert_array_equal(y[:, :-1], x[:, 1:])  # the target is the next token
+    # The empirical conditional entropy of the next token given this one estimates the
+    # entropy rate: the loss floor, in nats, well below a uniform guess's log(vocab).
+    counts = np.zeros((10, 10))
+    np.add.at(counts, (x.ravel(), y.ravel()), 1)
+    p = counts / counts.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        empirical = -np.nansum(counts / counts.sum() * np.log(p))
+    floor = loss_floor(s.data)
+    assert abs(empirical - floor) < 0.05 and floor < 0.8 * np.log(10)
+    assert loss_floor(s.data, seed=1) != floor  # the seed draws another chain
+    assert loss_floor(load_builtins()[0].data) is None  # not token data
+
+
+def test_token_scenarios_export_their_vocabulary_and_keep_it_through_pickling(tmp_path):
+    s = load_scenario(write(tmp_path, TOKENS_OK))
+    assert s.data.input_shape == (6,) and s.data.input_shape.vocab == 10
+    data = s.to_dict()["data"]
+    assert data["input_shape"] == [6] and data["vocab"] == 10 and data["kind"] == "tokens"
+    back = pickle.loads(pickle.dumps(s))
+    assert back == s and back.data.input_shape.vocab == 10
+    infos = infer_stack(back.layers, back.data.input_shape)
+    assert [i.output_shape for i in infos] == [(6, 8), (6, 10)]
+    assert total_params(infos) == 10 * 8 + (8 * 10 + 10)
+    assert "vocab" not in load_builtins()[0].to_dict()["data"]  # other exports unchanged
+
+
+def test_transformer_resnet_and_gru_shapes_params_and_flops():
+    by_name = {s.name: s for s in load_builtins()}
+    t = by_name["transformer"]
+    infos = infer_stack(t.layers, t.data.input_shape)
+    assert [i.output_shape for i in infos] == [(32, 32)] * 7 + [(32, 32)]
+    attention = infos[2].inner[1]
+    assert attention.params == 4 * 32 * 32 + 4 * 32
+    # Projections 4 x (T E^2) and Q K^T, A V (T^2 E each), multiply-add = 2.
+    assert attention.flops == 2 * (4 * 32 * 32 * 32 + 2 * 32 * 32 * 32)
+    assert infos[0].params == 32 * 32 and infos[0].flops == 0  # a lookup
+    assert infos[1].params == 32 * 32  # one vector per position
+    r = by_name["resnet"]
+    infos = infer_stack(r.layers, r.data.input_shape)
+    assert [i.output_shape for i in infos] == [
+        (32, 32, 16), (32, 32, 16), (32, 32, 16), (32, 32, 16), (32, 32, 16), (16, 16, 32),
+        (16, 16, 32), (32,), (10,)]
+    project = infos[5]
+    inner = (3 * 3 * 16 * 32 + 32) + 2 * 32 + (3 * 3 * 32 * 32 + 32) + 2 * 32  # conv, bn x2
+    assert project.params == (16 * 32 + 32) + inner  # the 1x1 stride-2 shortcut, then f
+    assert infos[1].params == 2 * 16  # gamma and beta; the running statistics are not trained
+    g = by_name["gru"]
+    infos = infer_stack(g.layers, g.data.input_shape)
+    assert infos[0].params == 3 * 64 * (8 + 64) + 2 * 3 * 64
+
+
+def test_conv2d_integer_padding_and_dense_per_position(tmp_path):
+    s = load_scenario(write(tmp_path, IMAGE_SCENARIO.replace(
+        "LAYERS", '{ type = "conv2d", filters = 4, kernel_size = 3, stride = 2, padding = 1 }, '
+        '{ type = "global_avg_pool" }, { type = "dense", units = 2 }')))
+    infos = infer_stack(s.layers, s.data.input_shape)
+    assert infos[0].output_shape == (4, 4, 4) and s.layers[0].describe() == "conv2d 4@3x3 s2 pad1"
+    assert s.to_dict()["layers"][0]["padding"] == 1
+    seq = infer_stack((LayerSpec("dense", (("units", 5), ("activation", "gelu"))),), (7, 3))
+    assert seq[0].output_shape == (7, 5) and seq[0].params == 3 * 5 + 5
+    assert seq[0].flops == 7 * 2 * 3 * 5

@@ -25,6 +25,31 @@ from ..fields import Field, LayerList
 Shape = tuple[int, ...]
 
 
+class TokenIds(tuple):
+    """The shape [T] of a sequence of token ids, carrying the size of their vocabulary.
+
+    Token data gives the model this shape: only a layer type that takes token ids (an
+    embedding) accepts it, every other one is refused, so a vector [N] of numbers and a
+    sequence of ids never mix. It equals, hashes and prints like the plain shape; built
+    without a vocabulary (as dataclasses.asdict copies a tuple, item by item) it is one.
+    """
+
+    vocab: int
+
+    def __new__(cls, dims: Any, vocab: int | None = None) -> Any:
+        if vocab is None:
+            return tuple(dims)
+        shape = super().__new__(cls, dims)
+        shape.vocab = vocab
+        return shape
+
+    def __reduce__(self) -> Any:
+        return (TokenIds, (tuple(self), self.vocab))
+
+    def __repr__(self) -> str:
+        return f"TokenIds({tuple(self)!r}, vocab={self.vocab})"
+
+
 def fmt_shape(shape: Shape) -> str:
     """A shape as it reads in messages: (32, 32, 3)."""
     return "(" + ", ".join(str(d) for d in shape) + ")"
@@ -110,6 +135,8 @@ class LayerType(ABC):
     summary: ClassVar[str]
     #: Its fields, in the order the export writes them.
     fields: ClassVar[tuple[Field, ...]] = ()
+    #: Whether it takes token ids (TokenIds); every other type is refused them.
+    takes_token_ids: ClassVar[bool] = False
 
     @property
     def inner_field(self) -> Field | None:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from ..fields import Choice, Field, Int
+from ..fields import Field, Int
 from .catalogue import LayerInfo, LayerMisfit, LayerSpec, LayerType, Shape, fmt_shape
 from .initializers import glorot_uniform, zeros
+from .padding import PADDING, check_padding, describe_padding, padded_size
 from .shared_fields import ACTIVATION, NO_SEQUENCES, with_activation
 
 
@@ -21,37 +20,23 @@ class Conv2D(LayerType):
         Field("filters", Int(), doc="output channels"),
         Field("kernel_size", Int(), doc="side of the square kernel"),
         Field("stride", Int(), 1, doc="step of the kernel, both ways"),
-        Field("padding", Choice(("valid", "same")), "valid",
-              doc="same: zero-pad to keep the size (odd kernel, stride 1)"),
+        PADDING,
         ACTIVATION,
         NO_SEQUENCES,
     )
 
     def check(self, layer: LayerSpec) -> None:
-        if layer.padding != "same":
-            return
-        # TF pads even kernels asymmetrically and torch's 'same' needs stride 1: refuse
-        # what the two frameworks cannot compute identically.
-        if layer.kernel_size % 2 == 0:
-            raise LayerMisfit("padding 'same' needs an odd kernel_size (TensorFlow pads even "
-                              f"kernels asymmetrically), got {layer.kernel_size}",
-                              field="kernel_size")
-        if layer.stride != 1:
-            raise LayerMisfit(f"padding 'same' needs stride 1, got {layer.stride}",
-                              field="stride")
+        check_padding(layer)
 
     def output_shape(self, layer: LayerSpec, shape: Shape, inner: tuple[LayerInfo, ...]) -> Shape:
         if len(shape) != 3:
             raise LayerMisfit(f"conv2d expects an image input [H, W, C], got {fmt_shape(shape)}")
         h, w, _ = shape
-        k, s = layer.kernel_size, layer.stride
-        if layer.padding == "same":
-            ho, wo = math.ceil(h / s), math.ceil(w / s)
-        else:
-            ho, wo = (h - k) // s + 1, (w - k) // s + 1
-        if ho < 1 or wo < 1 or (layer.padding == "valid" and (k > h or k > w)):
+        ho, wo = padded_size(h, layer), padded_size(w, layer)
+        if ho < 1 or wo < 1:
+            k = layer.kernel_size
             raise LayerMisfit(f"conv2d kernel {k}x{k} does not fit input {fmt_shape(shape)} "
-                              "with padding 'valid'")
+                              f"with padding {layer.padding!r}")
         return (ho, wo, layer.filters)
 
     def params(self, layer: LayerSpec, shape: Shape, out: Shape) -> int:
@@ -71,4 +56,4 @@ class Conv2D(LayerType):
     def describe(self, layer: LayerSpec) -> str:
         k = layer.kernel_size
         return with_activation(
-            f"conv2d {layer.filters}@{k}x{k} s{layer.stride} {layer.padding}", layer)
+            f"conv2d {layer.filters}@{k}x{k} s{layer.stride} {describe_padding(layer)}", layer)

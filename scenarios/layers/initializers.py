@@ -29,3 +29,13 @@ def orthogonal(rng: np.random.Generator, rows: int, cols: int) -> np.ndarray:
 def zeros(n: int) -> np.ndarray:
     """A float32 bias of n zeros (no draw)."""
     return np.zeros(n, np.float32)
+
+
+def small_uniform(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Uniform in +-0.05 (Keras's Embedding default, 'uniform')."""
+    return rng.uniform(-0.05, 0.05, size=shape).astype(np.float32)
+
+
+def ones(n: int) -> np.ndarray:
+    """A float32 scale of n ones (no draw)."""
+    return np.ones(n, np.float32)

@@ -1,4 +1,4 @@
-"""maxpool2d: the maximum of each non-overlapping square window of an image."""
+"""maxpool2d and avgpool2d: one value from each non-overlapping square window of an image."""
 
 from __future__ import annotations
 
@@ -6,22 +6,20 @@ from ..fields import Field, Int
 from .catalogue import LayerInfo, LayerMisfit, LayerSpec, LayerType, Shape, fmt_shape
 from .shared_fields import NO_ACTIVATION, NO_SEQUENCES
 
+POOL_SIZE = Field("pool_size", Int(), 2, doc="side of the window; the stride equals it")
+
 
 class MaxPool2D(LayerType):
     """Keeps the largest value of each pool_size x pool_size window (stride = pool_size)."""
 
     name = "maxpool2d"
     summary = "max pooling over an image [H, W, C]"
-    fields = (
-        Field("pool_size", Int(), 2, doc="side of the window; the stride equals it"),
-        NO_ACTIVATION,
-        NO_SEQUENCES,
-    )
+    fields = (POOL_SIZE, NO_ACTIVATION, NO_SEQUENCES)
 
     def output_shape(self, layer: LayerSpec, shape: Shape, inner: tuple[LayerInfo, ...]) -> Shape:
         if len(shape) != 3:
             raise LayerMisfit(
-                f"maxpool2d expects an image input [H, W, C], got {fmt_shape(shape)}")
+                f"{self.name} expects an image input [H, W, C], got {fmt_shape(shape)}")
         h, w, c = shape
         p = layer.pool_size
         if p > h or p > w:
@@ -33,7 +31,15 @@ class MaxPool2D(LayerType):
 
     def flops(self, layer: LayerSpec, shape: Shape, out: Shape) -> int:
         ho, wo, c = out
-        return ho * wo * c * layer.pool_size * layer.pool_size  # one comparison per input read
+        return ho * wo * c * layer.pool_size * layer.pool_size  # one operation per input read
 
     def describe(self, layer: LayerSpec) -> str:
-        return f"maxpool2d {layer.pool_size}x{layer.pool_size}"
+        return f"{self.name} {layer.pool_size}x{layer.pool_size}"
+
+
+class AvgPool2D(MaxPool2D):
+    """Averages each pool_size x pool_size window (stride = pool_size), no padding."""
+
+    name = "avgpool2d"
+    summary = "average pooling over an image [H, W, C]"
+    fields = (POOL_SIZE,)

@@ -6,7 +6,9 @@ from __future__ import annotations
 from ..fields import Choice, Const, Field
 from .catalogue import LayerSpec
 
-ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid")
+#: gelu is the exact one (erf), not the tanh approximation, on both frameworks; softmax is
+#: over the last axis (the channels of an image).
+ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid", "gelu", "softmax")
 
 #: An activation applied to the layer's output; `linear` applies none.
 ACTIVATION = Field("activation", Choice(ACTIVATIONS), "linear",
