@@ -11,6 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from scenarios import ScenarioError
+
+from ..efficiency import datasheet_peak, efficiency_block, run_flops_per_step
 from ..run.state import PHASES, EngineState, RunState
 from ..stats import UNSTABLE_IQR_RATIO, outlier_mask
 from .fairness import fairness_report
@@ -20,8 +23,16 @@ from .verdicts import output_parity, parity, speedup
 SCHEMA = 1
 
 
-def engine_result(es: EngineState, batch_size: int) -> dict[str, Any]:
-    """One engine's block of the export."""
+# Measurements an engine's session reports inside its config (engines.hosting.session); the
+# export gives them blocks of their own.
+MEASUREMENT_KEYS = ("peak", "energy")
+NOT_REPORTED = "not reported (the engine ended before it was built)"
+
+
+def engine_result(es: EngineState, batch_size: int, flops: int | None = None,
+                  precision: str = "fp32") -> dict[str, Any]:
+    """One engine's block of the export. `flops`: FLOPs per step of the run (its efficiency
+    block is computed from them and the median step time)."""
     times = np.frombuffer(es.times, dtype=np.float64) if len(es.times) else np.zeros(0)
     codes = list(es.phase_codes)
     steady = np.array([PHASES[c] == "steady" for c in codes], dtype=bool)
@@ -34,32 +45,54 @@ def engine_result(es: EngineState, batch_size: int) -> dict[str, Any]:
         if outliers[i]:
             rec["outlier"] = True
         steps.append(rec)
+    report = es.report.to_dict()  # phases_s (the stage times), versions, config, memory
+    config = dict(report["config"])
+    peak, energy = (config.pop(k, None) for k in MEASUREMENT_KEYS)
+    report["config"] = config
+    summary = engine_summary(es, batch_size)
+    datasheet = datasheet_peak(config.get("gpu_name"), precision)
     return {
         "status": es.status,  # pending | running in an export made mid-run
         "error": es.error,
         "implementation": es.impl,
-        **es.report.to_dict(),  # phases_s (the stage times), versions, config, memory
+        **report,
         "steps": steps,
-        "summary": engine_summary(es, batch_size),
+        "summary": summary,
+        "efficiency": efficiency_block(flops, summary["median_step_s"],
+                                       peak or {"reason": NOT_REPORTED}, datasheet),
+        "energy": energy or {"source": None, "reason": NOT_REPORTED},
     }
+
+
+def run_flops(state: RunState) -> int | None:
+    """FLOPs per step of the run's scenario at its batch size and task, or None."""
+    try:
+        return run_flops_per_step(state.scenario, state.settings.batch_size,
+                                  state.settings.task)
+    except (ScenarioError, ValueError, KeyError):
+        return None
 
 
 def build_results(state: RunState) -> dict[str, Any]:
     """The whole export document for a run (finished or not)."""
     with state.lock:
         settings = state.settings
-        engines = {n: engine_result(es, settings.batch_size) for n, es in state.engines.items()}
+        flops = run_flops(state)
+        engines = {n: engine_result(es, settings.batch_size, flops, settings.precision)
+                   for n, es in state.engines.items()}
         comparison: dict[str, Any] = {}
         names = list(state.engines)
         if len(names) == 2:
             a, b = (state.engines[n] for n in names)
             comparison["parity"] = parity(np.array(a.losses), np.array(b.losses),
-                                          state.scenario.train.optimizer, settings.task)
+                                          state.scenario.train.optimizer, settings.task,
+                                          settings.precision)
             comparison["speedup"] = speedup({n: state.engines[n].steady_times() for n in names},
                                             seed=settings.seed)
             outputs = {n: state.engines[n].outputs for n in names}
             if any(o is not None for o in outputs.values()):
-                comparison["output_parity"] = output_parity(outputs, settings.batch_size)
+                comparison["output_parity"] = output_parity(outputs, settings.batch_size,
+                                                            precision=settings.precision)
         comparison["stability"] = {
             "threshold_iqr_over_median": UNSTABLE_IQR_RATIO,
             "stable": {n: (None if e["summary"]["unstable"] is None

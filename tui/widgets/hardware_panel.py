@@ -86,8 +86,41 @@ def _unknown_here(view: HardwareView, name: str, gpu: dict, gpus: list[dict],
     return gpu.get("index") == index
 
 
+def _energy_text(e: dict) -> tuple[str, bool]:
+    """(text, measured): '212 W · 1.21 mJ/sample', 'measuring…', or 'n/a (why)'."""
+    watts, per_sample = e.get("avg_power_w"), e.get("per_sample_j")
+    if watts is not None and per_sample is not None:
+        per = f"{per_sample * 1e3:.3g} mJ" if per_sample < 1 else f"{per_sample:.3g} J"
+        return f"{watts:.0f} W · {per}/sample", True
+    if e.get("source") is not None and e.get("reason") == "no steady steps measured yet":
+        return "measuring (figures at the end of the run)", False
+    return f"n/a ({e.get('reason') or 'not measured'})", False
+
+
+def energy_line(view: HardwareView) -> Text | None:
+    """Average power and energy per sample of each engine over its steady steps, or "n/a"
+    and why (said once when it is the same for every engine); None without real engines."""
+    if not view.energy:
+        return None
+    texts = {n: _energy_text(e) for n, e in view.energy.items()}
+    out = Text("energy ", "dim")
+    if len(view.energy) > 1 and len({t for t, _ in texts.values()}) == 1 and \
+            not any(measured for _, measured in texts.values()):
+        out.append(next(iter(texts.values()))[0], "dim")
+        return out
+    for i, (name, label) in enumerate(view.labels.items()):
+        if name not in texts:
+            continue
+        text, measured = texts[name]
+        if len(out) > len("energy "):
+            out.append("  │  ", "dim")
+        out.append(label, engine_color(name, i))
+        out.append(f" {text}", "" if measured else "dim")
+    return out
+
+
 def render_hardware(view: HardwareView) -> Text:
-    """The panel's text: a CPU line and the GPU lines."""
+    """The panel's text: a CPU line, the GPU lines and the energy line."""
     if not view.enabled:
         return Text("telemetry off (--no-telemetry): no CPU/GPU samples", style="dim")
     if view.sample is None:
@@ -96,6 +129,9 @@ def render_hardware(view: HardwareView) -> Text:
             lines += gpu_lines(view)
     else:
         lines = [cpu_line(view)] + gpu_lines(view)
+    energy = energy_line(view)
+    if energy is not None:
+        lines.append(energy)
     return Text("\n").join(lines)
 
 

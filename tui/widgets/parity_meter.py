@@ -56,11 +56,13 @@ def render_parity(view: ParityView, width: int) -> Text:
     else:
         verdict, style = "✗ MISMATCH", "bold red"
     early_tol = view.early_tolerance
+    # The bounds are the precision's: named unless float32 (the default, and the tightest).
+    named = "" if view.precision == "fp32" else f" {view.precision}"
     if early_tol is not None and early_tol != view.tolerance:
         # Early steps are held to the strict bound: show both, early first.
-        tail = f" tol {_short(early_tol)}→{_short(view.tolerance)} "
+        tail = f"{named} tol {_short(early_tol)}→{_short(view.tolerance)} "
     else:
-        tail = f" tol {view.tolerance:.0e} "
+        tail = f"{named} tol {view.tolerance:.0e} "
     bar_w = width - out.cell_len - len(tail) - len(verdict) - 2
     if bar_w >= 6:
         filled, mark = meter_position(effective_rel(view), view.tolerance, bar_w)
