@@ -279,6 +279,8 @@ class TorchEngine(Engine):
         if on_gpu:
             cfg.update(self.gpu_facts)
             cfg.update({
+                # "highest" in fp32 (no TF32), "high" in tf32: what torch's matmuls may use.
+                "float32_matmul_precision": torch.get_float32_matmul_precision(),
                 "cuda_version": torch.version.cuda,
                 "cudnn_version": str(torch.backends.cudnn.version()),
                 "cudnn_autotune": bool(torch.backends.cudnn.benchmark),

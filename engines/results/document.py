@@ -64,6 +64,22 @@ def engine_result(es: EngineState, batch_size: int, flops: int | None = None,
     }
 
 
+def add_best_peak_share(engines: dict[str, dict[str, Any]]) -> None:
+    """Each engine's share of the best matmul peak any engine of the run measured: the
+    frameworks' own matmul libraries differ (a low peak is a finding, not a free pass)."""
+    peaks = {n: e["efficiency"]["peak_flops"] for n, e in engines.items()
+             if e["efficiency"]["peak_flops"]}
+    if not peaks:
+        return
+    best = max(peaks, key=peaks.__getitem__)
+    for e in engines.values():
+        eff = e["efficiency"]
+        achieved = eff["achieved_flops"]
+        eff["best_peak_flops"] = peaks[best]
+        eff["best_peak_engine"] = best
+        eff["share_of_best_peak"] = achieved / peaks[best] if achieved else None
+
+
 def run_flops(state: RunState) -> int | None:
     """FLOPs per step of the run's scenario at its batch size and task, or None."""
     try:
@@ -80,6 +96,7 @@ def build_results(state: RunState) -> dict[str, Any]:
         flops = run_flops(state)
         engines = {n: engine_result(es, settings.batch_size, flops, settings.precision)
                    for n, es in state.engines.items()}
+        add_best_peak_share(engines)
         comparison: dict[str, Any] = {}
         names = list(state.engines)
         if len(names) == 2:
