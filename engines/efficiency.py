@@ -36,11 +36,13 @@ CONVENTION = ("FLOPs per step = the catalogue's forward count x batch size, a mu
 PEAK_METHOD = ("peak = best of repeated n x n matmuls (2 n^3 FLOPs each) in the engine's "
                "framework and process, at the run's device, precision and thread count")
 
-# Matrix sides the probe tries, smallest first; it moves up while one matmul is too short to
-# time well. CPU sides stay small: the probe's matrices add to the engine's peak RSS.
+# Matrix sides the probe tries, smallest first; it moves up while one matmul is shorter than
+# the device's "long enough" (timed well, every core busy). CPU sides stay small: the probe's
+# three matrices add to the engine's peak RSS (12 MiB at 1024 in float32, 48 MiB at 2048),
+# which cannot be reset; a GPU's peak memory statistics are reset after the probe.
 CPU_SIDES = (256, 512, 1024, 2048)
 GPU_SIDES = (2048, 4096, 8192)
-LONG_ENOUGH_S = 0.01  # a matmul this long is timed well and keeps the cores busy
+LONG_ENOUGH_S = {"cpu": 0.002, "cuda": 0.01}
 PROBE_BUDGET_S = 1.0
 
 
@@ -52,11 +54,12 @@ def run_flops_per_step(scenario: Scenario, batch_size: int, task: str) -> int:
 
 def time_matmul_peak(make_probe: Callable[[int], Callable[[], None]], sides: tuple[int, ...],
                      budget_s: float = PROBE_BUDGET_S, min_reps: int = 3,
-                     clock: Callable[[], float] = time.perf_counter) -> dict[str, Any]:
+                     clock: Callable[[], float] = time.perf_counter,
+                     long_enough_s: float = LONG_ENOUGH_S["cuda"]) -> dict[str, Any]:
     """Time n x n matmuls; the peak is the best repetition at the chosen side.
 
     `make_probe(n)` returns a callable that runs one matmul of side n and waits for it. The
-    side grows while one matmul takes under LONG_ENOUGH_S; then repetitions run until
+    side grows while one matmul takes under `long_enough_s`; then repetitions run until
     `budget_s` has passed (at least `min_reps`). The best repetition is the peak: a slower one
     was interrupted, not a property of the machine.
     """
@@ -70,7 +73,7 @@ def time_matmul_peak(make_probe: Callable[[int], Callable[[], None]], sides: tup
         t0 = clock()
         probe()
         once = clock() - t0
-        if once >= LONG_ENOUGH_S or i == len(sides) - 1:
+        if once >= long_enough_s or i == len(sides) - 1:
             break
     times = [once]
     while len(times) < min_reps or clock() - t_start < budget_s:
@@ -229,7 +232,7 @@ def efficiency_block(flops: int | None, median_s: float | None, peak: dict[str, 
     }
     if peak_flops:
         out["peak_method"] = PEAK_METHOD
-        for key in ("matrix_side", "measured_at", "probe_s"):
+        for key in ("matrix_side", "measured_at", "probe_s", "probe_bytes"):
             if peak.get(key) is not None:
                 out[f"peak_{key}"] = peak[key]
     if datasheet:

@@ -109,8 +109,12 @@ class TorchEngine(Engine):
             return
         if mode.name != "bf16":
             return
-        if not (torch.backends.mkldnn.is_available()
-                and torch.ops.mkldnn._is_mkldnn_bf16_supported()):
+        try:  # a private query of torch's oneDNN build; older builds may lack it
+            onednn_bf16 = bool(torch.backends.mkldnn.is_available()
+                               and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):
+            onednn_bf16 = cpu_bf16().level in ("native", "emulated")
+        if not onednn_bf16:
             raise EngineUnavailable(
                 f"bf16 on this CPU: PyTorch's oneDNN has no bfloat16 kernels here "
                 f"(CPU capability {torch.backends.cpu.get_cpu_capability()}; "
@@ -235,9 +239,10 @@ class TorchEngine(Engine):
         """One n x n matmul at the run's compute dtype on the run's device, synchronised."""
         torch = self.torch
         dtype = getattr(torch, self.precision.compute_dtype)
-        gen = torch.Generator().manual_seed(0)
-        a = torch.randn(n, n, generator=gen).to(self.device, dtype)
-        b = torch.randn(n, n, generator=gen).to(self.device, dtype)
+        # Made on the device, from a generator of its own (the global seed stays untouched).
+        gen = torch.Generator(device=self.device).manual_seed(0)
+        a = torch.randn(n, n, generator=gen, device=self.device).to(dtype)
+        b = torch.randn(n, n, generator=gen, device=self.device).to(dtype)
 
         def run() -> None:
             (a @ b)[0, 0].item()  # .item() waits for the product

@@ -26,7 +26,7 @@ from engines.results.document import build_results
 from engines.run.state import RunState
 from engines.settings import RunSettings
 from scenarios import find, load_builtins
-from tui.live_model import DashboardModel, EngineView
+from tui.live_model import DashboardModel, EngineView, peak_note
 from tui.reports import summary_table
 from tui.widgets.engine_column import efficiency_line, render_view
 
@@ -148,20 +148,32 @@ def test_the_session_measures_once_caches_and_measures_again_on_request(tmp_path
     stages = []
 
     def prepare(**settings_over):
-        settings = RunSettings(peak_cache=str(tmp_path), threads=1, **settings_over)
+        settings = RunSettings(peak_cache=str(tmp_path), threads=1, steps=3, warmup_steps=0,
+                               **settings_over)
         session = EngineSession(MatmulEngine(), mlp(), settings)
-        session.prepare(lambda event: stages.append(getattr(event, "stage", None)))
-        return session
+        emit = lambda event: stages.append(getattr(event, "stage", None))  # noqa: E731
+        session.prepare(emit)
+        known = session.report().config["peak"]
+        session.run(3, 10.0, emit)
+        return session, known
 
-    first = prepare()
+    first, known = prepare()
+    # Measured in the engine's first turn (where every other engine waits), not in prepare.
+    assert known["flops_per_s"] is None and "first turn" in known["reason"]
+    assert peak_note(known) == "peak: measured this run, shown at the end"
     assert first.peak["source"] == "measured now" and first.peak["flops_per_s"] > 0
+    assert stages.index("measuring peak") < stages.index("compiling")
     assert "measuring peak" in stages and first.engine.probes >= 1
     assert first.report().config["peak"]["source"] == "measured now"
-    second = prepare()
-    assert second.engine.probes == 0 and second.peak["source"].endswith("(cached)")
-    assert second.peak["flops_per_s"] == first.peak["flops_per_s"]
-    again = prepare(measure_peak=True)
+    second, known = prepare()
+    assert second.engine.probes == 0 and known["source"].startswith("cached")
+    assert known["flops_per_s"] == first.peak["flops_per_s"]  # shown live from the start
+    again, _ = prepare(measure_peak=True)
     assert again.engine.probes >= 1 and again.peak["source"] == "measured now"
+    parallel, _ = prepare(measure_peak=True, schedule="parallel")
+    assert "parallel" in parallel.peak["source"]
+    assert PeakCache(tmp_path).get(parallel.peak_identity())["flops_per_s"] == \
+        again.peak["flops_per_s"]  # a contended measurement is not cached
     none = EngineSession(MatmulEngine(), mlp(), RunSettings())
     none.prepare(lambda event: None)
     assert none.peak["flops_per_s"] is None and "no peak cache" in none.peak["reason"]

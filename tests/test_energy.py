@@ -73,7 +73,7 @@ def test_rapl_counts_across_a_wrap_of_the_counter(tmp_path):
 
 
 def test_rapl_missing_or_root_only_is_unmeasurable_with_the_reason(tmp_path, monkeypatch):
-    with pytest.raises(Unmeasurable, match="no RAPL powercap interface"):
+    with pytest.raises(Unmeasurable, match="no RAPL counters"):
         RaplCounter(tmp_path / "absent")
     with pytest.raises(Unmeasurable, match="no RAPL package domain"):
         RaplCounter(tmp_path)
@@ -230,9 +230,9 @@ def test_the_panel_shows_each_engines_power_and_energy_per_sample():
                               "tensorflow": {"source": None, "reason": "RAPL needs root"}})).plain
     assert text == ("energy PyTorch 212 W · 1.21 mJ/sample  │  TensorFlow n/a (RAPL needs "
                     "root)")
-    shared = {"source": None, "reason": "no RAPL powercap interface"}
+    shared = {"source": None, "reason": "no RAPL counters"}
     text = energy_line(_view({"pytorch": shared, "tensorflow": dict(shared)})).plain
-    assert text == "energy n/a (no RAPL powercap interface)"  # said once
+    assert text == "energy n/a: no RAPL counters"  # said once
     waiting = {"source": "rapl", "reason": "no steady steps measured yet"}
     assert "measuring" in energy_line(_view({"pytorch": waiting})).plain
     assert energy_line(_view({})) is None  # simulated engines: no line

@@ -448,6 +448,8 @@ def peak_note(peak: dict[str, Any] | None) -> str:
     if peak.get("flops_per_s"):
         return ""
     reason = str(peak.get("reason") or "not measured")
+    if reason.startswith("measuring"):  # in the engine's first turn; the report comes at the end
+        return "peak: measured this run, shown at the end"
     return "peak n/a (simulated)" if reason.startswith("simulated") else f"peak n/a ({reason})"
 
 

@@ -107,13 +107,13 @@ def _efficiency_cell(eff: dict[str, Any]) -> str:
 
 def efficiency_lines(doc: dict[str, Any]) -> list[str]:
     """What the share of peak refers to, and the energy per sample (or why there is none)."""
-    peaks, energy = [], []
+    peaks, energy = [], {}
     for name, e in doc["engines"].items():
         eff = e.get("efficiency") or {}
-        text = f"{_label(name)} {flops_rate_text(eff.get('peak_flops'))}" \
-            if eff.get("peak_flops") else f"{_label(name)} {eff.get('peak_source', 'n/a')}"
-        if eff.get("peak_flops") and eff.get("peak_source"):
-            text += f" ({eff['peak_source']})"
+        if eff.get("peak_flops"):
+            text = f"{_label(name)} {flops_rate_text(eff['peak_flops'])}, {eff['peak_source']}"
+        else:
+            text = f"{_label(name)} {eff.get('peak_source', 'n/a')}"
         if eff.get("datasheet_peak_flops"):
             text += (f"; {eff['datasheet_model']} datasheet "
                      f"{flops_rate_text(eff['datasheet_peak_flops'])}")
@@ -122,15 +122,20 @@ def efficiency_lines(doc: dict[str, Any]) -> list[str]:
         peaks.append(text)
         en = e.get("energy") or {}
         if en.get("per_sample_j") is not None:
-            energy.append(f"{_label(name)} {en['per_sample_j'] * 1e3:.3g} mJ/sample, "
-                          f"{en['per_step_j']:.3g} J/step, {en['avg_power_w']:.0f} W average "
-                          f"({en.get('source')}: {en.get('scope')})")
+            energy[name] = (f"{en['per_sample_j'] * 1e3:.3g} mJ/sample, "
+                            f"{en['per_step_j']:.3g} J/step, {en['avg_power_w']:.0f} W average "
+                            f"({en.get('source')}: {en.get('scope')})")
         else:
-            energy.append(f"{_label(name)} n/a ({en.get('reason') or 'not measured'})")
+            energy[name] = f"n/a ({en.get('reason') or 'not measured'})"
     if not peaks:
         return []
+    if len(energy) > 1 and len(set(energy.values())) == 1 and \
+            next(iter(energy.values())).startswith("n/a"):
+        energy_text = next(iter(energy.values()))  # the same reason for every engine
+    else:
+        energy_text = "; ".join(f"{_label(n)} {t}" for n, t in energy.items())
     return ["share of peak: of the measured matmul peak: " + "; ".join(peaks),
-            "energy: " + "; ".join(energy)]
+            "energy: " + energy_text]
 
 
 def _parity_line(par: dict[str, Any]) -> str:

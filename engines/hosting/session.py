@@ -11,7 +11,7 @@ from typing import Any, Callable
 from scenarios import Scenario
 
 from ..base import Engine, EngineFailure, EngineUnavailable
-from ..efficiency import CPU_SIDES, GPU_SIDES, PeakCache, time_matmul_peak
+from ..efficiency import CPU_SIDES, GPU_SIDES, LONG_ENOUGH_S, PeakCache, time_matmul_peak
 from ..run.energy import EnergyMeter, energy_meter
 from ..run.environment import _cpu_model
 from ..settings import RunSettings
@@ -38,9 +38,10 @@ class EngineSession:
         self.stages_s: dict[str, float] = {}
         self.versions: dict[str, str] = {}
         # Measurements made here, in the engine's process, outside the timed steps: the
-        # matmul peak (after build) and the energy of the steady steps.
+        # matmul peak and the energy of the steady steps.
         self.peak: dict[str, Any] = {"flops_per_s": None, "source": None,
                                      "reason": "not measured yet"}
+        self.probe_pending = False  # the peak is to be measured at the first turn's start
         self.energy = EnergyMeter(reason="not measured yet")
 
     def prepare(self, emit: Emit) -> EngineReport:
@@ -63,7 +64,7 @@ class EngineSession:
         config = self.engine.config()
         self.energy = energy_meter(self.settings.device, config.get("gpu_index"),
                                    self.settings.schedule, simulated=self.engine.simulated)
-        self.peak = self.measure_peak(emit)
+        self.peak, self.probe_pending = self.known_peak()
         return self.report()
 
     def peak_identity(self) -> dict[str, Any]:
@@ -74,40 +75,54 @@ class EngineSession:
                 "device": self.settings.device, "precision": self.settings.precision,
                 **facts}
 
-    def measure_peak(self, emit: Emit) -> dict[str, Any]:
-        """The matmul peak of this engine's framework here: from the cache, or measured now
-        (then cached), or None with the reason. Never inside a timed step."""
-        probe = getattr(self.engine, "matmul_probe", None)
-        if self.engine.simulated or probe is None:
+    def known_peak(self) -> tuple[dict[str, Any], bool]:
+        """The matmul peak as known before any step (cached on this machine, or why there is
+        none), and whether the probe is to run at the start of the engine's first turn.
+
+        Not measured here: while this engine builds, the other one may still be importing,
+        and the probe would measure that load. In its first turn every other engine waits."""
+        if self.engine.simulated or getattr(self.engine, "matmul_probe", None) is None:
             return {"flops_per_s": None, "source": None,
                     "reason": "simulated engine" if self.engine.simulated
-                    else "this engine has no matmul probe"}
+                    else "this engine has no matmul probe"}, False
         folder, again = self.settings.peak_cache, self.settings.measure_peak
         if folder is None and not again:
             return {"flops_per_s": None, "source": None,
-                    "reason": "not measured (no peak cache folder given; --measure-peak)"}
-        identity = self.peak_identity()
-        cache = PeakCache(folder) if folder is not None else None
-        if cache is not None and not again:
-            hit = cache.get(identity)
+                    "reason": "not measured (no peak cache folder given; --measure-peak)"}, False
+        if folder is not None and not again:
+            hit = PeakCache(folder).get(self.peak_identity())
             if hit is not None:
-                return {**hit, "source": "measured earlier on this machine (cached)"}
+                return {**hit, "source": "cached (measured earlier on this machine)"}, False
+        return {"flops_per_s": None, "source": None,
+                "reason": "measuring in the engine's first turn"}, True
+
+    def measure_peak(self, emit: Emit) -> dict[str, Any]:
+        """Run the matmul probe now and cache its peak (a contended one is not cached)."""
         emit(StageChanged("measuring peak"))
-        sides = GPU_SIDES if self.settings.device == "cuda" else CPU_SIDES
+        folder, device = self.settings.peak_cache, self.settings.device
+        cache = PeakCache(folder) if folder is not None else None
+        contended = self.settings.schedule == "parallel"
+        sides = GPU_SIDES if device == "cuda" else CPU_SIDES
         with cache.exclusive() if cache is not None else contextlib.nullcontext():
             try:
-                result = time_matmul_peak(probe, sides)
+                result = time_matmul_peak(self.engine.matmul_probe, sides,
+                                          long_enough_s=LONG_ENOUGH_S[device])
             except Exception as err:  # noqa: BLE001 - a failed probe must not end the run
                 return {"flops_per_s": None, "source": None,
                         "reason": f"the matmul probe failed: {type(err).__name__}: {err}"[:200]}
             finally:
                 getattr(self.engine, "after_matmul_probe", lambda: None)()
-        if cache is not None and result.get("flops_per_s"):
+        if cache is not None and result.get("flops_per_s") and not contended:
             try:
-                cache.put(identity, result)
+                cache.put(self.peak_identity(), result)
             except OSError:
                 pass  # measured all the same; the next run measures again
-        return {**result, "source": "measured now", "measured_at": time.time()}
+        # The probe's three matrices, held during the probe (part of a CPU's peak RSS).
+        itemsize = 2 if self.settings.precision in ("bf16", "fp16") else 4
+        return {**result, "measured_at": time.time(),
+                "source": "measured now" + (" while the other engine ran (parallel schedule)"
+                                            if contended else ""),
+                "probe_bytes": 3 * result["matrix_side"] ** 2 * itemsize}
 
     def report(self) -> EngineReport:
         """Versions, stage times, configuration and memory so far.
@@ -145,6 +160,9 @@ class EngineSession:
         total = self.settings.steps
         end = min(total, max_steps)
         pending: list[StepRecord] = []
+        if self.probe_pending:  # the engine's first turn: the others wait (not timed)
+            self.probe_pending = False
+            self.peak = self.measure_peak(emit)
         start = last_flush = time.perf_counter()
         resumed = resumed and self.next_step > 0  # another engine stepped in between
         if self.next_step == 0:

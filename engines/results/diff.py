@@ -75,6 +75,8 @@ def _ratio_note(a: Any, b: Any, more: str, less: str) -> str:
     if not _is_number(a) or not _is_number(b) or a <= 0 or b <= 0:
         return ""
     r = b / a
+    if not 0 < r < math.inf:  # 1e-300 against 1e300: no ratio to speak of
+        return ""
     if abs(r - 1) < 0.005:
         return "same"
     return f"B {r:.2f}x {more}" if r > 1 else f"B {1 / r:.2f}x {less}"

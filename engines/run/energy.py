@@ -38,8 +38,8 @@ class RaplCounter:
 
     def __init__(self, root: Path = POWERCAP_ROOT):
         if not root.is_dir():
-            raise Unmeasurable(f"no RAPL powercap interface ({root} does not exist: not Linux "
-                               "on Intel/AMD, or a VM or container without it)")
+            raise Unmeasurable(f"no RAPL counters ({root} is absent: a VM, a container, or not "
+                               "Linux on Intel/AMD)")
         # Package domains are intel-rapl:N; intel-rapl:N:M are parts of a package (cores,
         # uncore, DRAM), already counted in it.
         self.domains = sorted(p for p in root.glob("intel-rapl:*") if p.name.count(":") == 1)

@@ -86,15 +86,17 @@ def _unknown_here(view: HardwareView, name: str, gpu: dict, gpus: list[dict],
     return gpu.get("index") == index
 
 
-def _energy_text(e: dict) -> tuple[str, bool]:
-    """(text, measured): '212 W · 1.21 mJ/sample', 'measuring…', or 'n/a (why)'."""
+def _energy_text(e: dict) -> tuple[str, str | None]:
+    """(text, why there is no figure): ('212 W · 1.21 mJ/sample', None), ('measuring (…)',
+    None) or ('n/a (why)', why)."""
     watts, per_sample = e.get("avg_power_w"), e.get("per_sample_j")
     if watts is not None and per_sample is not None:
         per = f"{per_sample * 1e3:.3g} mJ" if per_sample < 1 else f"{per_sample:.3g} J"
-        return f"{watts:.0f} W · {per}/sample", True
+        return f"{watts:.0f} W · {per}/sample", None
     if e.get("source") is not None and e.get("reason") == "no steady steps measured yet":
-        return "measuring (figures at the end of the run)", False
-    return f"n/a ({e.get('reason') or 'not measured'})", False
+        return "measuring (figures at the end of the run)", None
+    why = str(e.get("reason") or "not measured")
+    return f"n/a ({why})", why
 
 
 def energy_line(view: HardwareView) -> Text | None:
@@ -104,18 +106,18 @@ def energy_line(view: HardwareView) -> Text | None:
         return None
     texts = {n: _energy_text(e) for n, e in view.energy.items()}
     out = Text("energy ", "dim")
-    if len(view.energy) > 1 and len({t for t, _ in texts.values()}) == 1 and \
-            not any(measured for _, measured in texts.values()):
-        out.append(next(iter(texts.values()))[0], "dim")
+    reasons = {why for _, why in texts.values()}
+    if len(texts) > 1 and len(reasons) == 1 and None not in reasons:
+        out.append(f"n/a: {reasons.pop()}", "dim")
         return out
     for i, (name, label) in enumerate(view.labels.items()):
         if name not in texts:
             continue
-        text, measured = texts[name]
+        text, why = texts[name]
         if len(out) > len("energy "):
             out.append("  │  ", "dim")
         out.append(label, engine_color(name, i))
-        out.append(f" {text}", "" if measured else "dim")
+        out.append(f" {text}", "dim" if why else "")
     return out
 
 
