@@ -8,6 +8,8 @@ from typing import Any
 
 from scenarios import Scenario
 
+from .precision import PRECISIONS, device_refusal
+
 TASKS = ("train", "infer")
 MODES = ("eager", "compiled", "xla")
 SCHEDULES = ("alternate", "sequential", "parallel")
@@ -39,7 +41,10 @@ class RunSettings:
     isolation: str = "process"
     device: str = "cpu"
     threads: int = 1
+    # The dtype of the variables (weights, optimizer state): float32 in every precision mode.
     dtype: str = "float32"
+    # What matmuls and convolutions compute in: fp32 | bf16 | fp16 | tf32 (engines.precision).
+    precision: str = "fp32"
     seed: int = 0
     slice_s: float = 1.0  # length of one turn in the alternate schedule
     # --device cuda: the GPU both engines are pinned to. Its nvidia-smi (NVML) index; when
@@ -51,6 +56,10 @@ class RunSettings:
     # training (every batch here has the same shape); its cost lands in the first step,
     # which is reported apart from the steady state.
     cudnn_autotune: bool = True
+    # The measured matmul peak (engines.efficiency): the folder it is cached in, per machine
+    # (None: no cache, and no probe unless measure_peak), and whether to measure it again.
+    peak_cache: str | None = None
+    measure_peak: bool = False
     # Fault injection for the fake engine only (tests and demos): {"pytorch": "nan@20"}.
     faults: dict[str, str] = field(default_factory=dict)
 
@@ -58,6 +67,7 @@ class RunSettings:
         """JSON-able settings, as exported."""
         d = asdict(self)
         d.pop("faults")
+        d.pop("peak_cache")  # a path on this machine, not a setting of the run
         return d
 
     def with_(self, **changes: Any) -> RunSettings:
@@ -79,6 +89,8 @@ class RunSettings:
             ("warmup_steps", isinstance(self.warmup_steps, int) and self.warmup_steps >= 0,
              "an integer >= 0"),
             ("dtype", self.dtype == "float32", "float32"),
+            ("precision", self.precision in PRECISIONS, " | ".join(PRECISIONS)),
+            ("measure_peak", isinstance(self.measure_peak, bool), "true or false"),
             ("gpu", isinstance(self.gpu, int) and not isinstance(self.gpu, bool)
              and self.gpu >= 0, "a GPU index >= 0"),
             ("cudnn_autotune", isinstance(self.cudnn_autotune, bool), "true or false"),
@@ -86,6 +98,9 @@ class RunSettings:
         for name, ok, expected in checks:
             if not ok:
                 raise ValueError(f"{name}: expected {expected}, got {getattr(self, name)!r}")
+        refusal = device_refusal(self.precision, self.device)
+        if refusal:
+            raise ValueError(f"precision: {refusal}")
         if self.warmup_steps >= self.steps:
             raise ValueError(f"warmup_steps: expected fewer than the {self.steps} steps "
                              f"(the first step and warm-up leave no steady step to measure), "

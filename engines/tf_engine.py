@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import resource
 import sys
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -13,6 +13,13 @@ from scenarios import Scenario, infer_stack, initial_weights, make_batches, make
 
 from .base import Engine, EngineUnavailable, first_line
 from .builders.keras_layers import keras_layers
+from .precision import (
+    INITIAL_LOSS_SCALE,
+    LOSS_SCALE_GROWTH_STEPS,
+    cpu_bf16,
+    loss_scale_text,
+    precision_mode,
+)
 from .registry import REGISTRY
 from .run.environment import gpu_identity, use_pci_bus_order
 from .settings import RunSettings
@@ -52,14 +59,17 @@ class TFEngine(Engine):
             pass
         gpus = tf.config.list_physical_devices("GPU")
         self.gpu_facts: dict[str, Any] = {}
+        self.precision = precision_mode(settings.precision)
         if settings.device == "cuda":
             self.device_name = self._pin_gpu(gpus, settings.gpu)
             # TensorFlow enables TF32 for matmuls and convolutions by default on Ampere+;
-            # the comparison is float32 on both sides (torch_engine switches it off too).
-            tf.config.experimental.enable_tensor_float_32_execution(False)
+            # the comparison is float32 on both sides (torch_engine switches it off too),
+            # unless the tf32 mode asks for it on both.
+            tf.config.experimental.enable_tensor_float_32_execution(self.precision.tf32)
         else:
             self._hide_gpus(gpus)
             self.device_name = "/CPU:0"
+        self._check_precision()
         # Read where the Keras LSTM layers are built (use_cudnn=).
         self.lstm_use_cudnn = lstm_use_cudnn(settings)
         return {"tensorflow": str(tf.__version__), "keras": str(keras.__version__),
@@ -91,7 +101,23 @@ class TFEngine(Engine):
         except Exception:  # noqa: BLE001 - a description must never stop a run
             details = {}
         self.gpu_facts = gpu_identity(index, details.get("device_name"), len(visible))
+        self.compute_capability = details.get("compute_capability")
         return f"/GPU:{visible.index(gpus[index])}"
+
+    def _check_precision(self) -> None:
+        """Refuse (unavailable) a precision this device cannot do, rather than run float32."""
+        mode = self.precision
+        if self.device_name.startswith("/GPU"):
+            capability = getattr(self, "compute_capability", None)
+            if mode.name in ("tf32", "bf16") and isinstance(capability, tuple) \
+                    and capability < (8, 0):
+                raise EngineUnavailable(
+                    f"{mode.name} needs an NVIDIA GPU of compute capability 8.0 (Ampere) or "
+                    f"newer; {self.gpu_facts.get('gpu_name')} is "
+                    f"{'.'.join(map(str, capability))}")
+            return
+        if mode.name == "bf16" and cpu_bf16().level is None:
+            raise EngineUnavailable(f"bf16 on this CPU: {cpu_bf16().evidence}; run fp32")
 
     def _hide_gpus(self, gpus: list[Any]) -> None:
         """--device cpu: hide every GPU before first use. Otherwise optimizer variables made
@@ -114,11 +140,33 @@ class TFEngine(Engine):
                                "gru_use_cudnn": self.lstm_use_cudnn})
         return self.keras.Sequential([self.keras.Input(shape=scenario.data.input_shape), *layers])
 
+    def _build_in_precision(self, scenario: Scenario) -> Any:
+        """The model, its layers made under the run's Keras dtype policy. The policy is
+        global in Keras (per thread): it is set for this model only and put back, so a later
+        run in this process starts from the default again."""
+        keras = self.keras
+        if not self.precision.mixed:
+            return self._build_model(scenario)
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(self.precision.keras_policy)
+        try:
+            model = self._build_model(scenario)
+        finally:
+            keras.config.set_dtype_policy(previous)
+        computed = {layer.compute_dtype for layer in model.layers if layer.weights}
+        stored = {v.dtype for v in model.weights}
+        if computed != {self.precision.compute_dtype} or stored - {"float32"}:
+            raise EngineUnavailable(
+                f"{self.precision.name}: the Keras layers compute in "
+                f"{', '.join(sorted(computed))} with variables in {', '.join(sorted(stored))}, "
+                f"not {self.precision.compute_dtype} with float32 variables")
+        return model
+
     def build(self, scenario: Scenario, settings: RunSettings) -> None:
         tf, keras = self.tf, self.keras
         self.settings = settings
         with tf.device(self.device_name):
-            self.model = self._build_model(scenario)
+            self.model = self._build_in_precision(scenario)
             batches = make_batches(scenario.data, settings.batch_size, settings.seed)
             # Materialise every batch on the device before any timing starts.
             self.xs = [tf.constant(b) for b in batches.x]
@@ -131,9 +179,21 @@ class TFEngine(Engine):
         else:
             self.opt = keras.optimizers.Adam(learning_rate=t.learning_rate, beta_1=t.beta1,
                                              beta_2=t.beta2, epsilon=t.epsilon)
+        if self.precision.loss_scaling:
+            # float16 gradients underflow: dynamic loss scaling, started where PyTorch's
+            # GradScaler is started (torch_engine), growing and backing off alike.
+            self.opt = keras.optimizers.LossScaleOptimizer(
+                self.opt, initial_scale=INITIAL_LOSS_SCALE,
+                dynamic_growth_steps=LOSS_SCALE_GROWTH_STEPS)
         self.opt.build(self.model.trainable_variables)
         model, opt = self.model, self.opt
         variables = model.trainable_variables
+        mixed, scaled = self.precision.mixed, self.precision.loss_scaling
+
+        def logits(x: Any, training: bool) -> Any:
+            out = model(x, training=training)
+            # 16-bit logits go to the loss in float32, as torch.autocast does for its losses.
+            return tf.cast(out, tf.float32) if mixed else out
 
         if t.loss == "cross_entropy":
             # Labels [B] with logits [B, V], or [B, T] with [B, T, V]: the mean is over every
@@ -147,13 +207,16 @@ class TFEngine(Engine):
 
         def train_step(x: Any, y: Any) -> Any:
             with tf.GradientTape() as tape:
-                loss = loss_fn(y, model(x, training=True))
-            grads = tape.gradient(loss, variables)
+                loss = loss_fn(y, logits(x, True))
+                # LossScaleOptimizer unscales the gradients in apply_gradients and skips a
+                # step whose gradients are not finite.
+                target = opt.scale_loss(loss) if scaled else loss
+            grads = tape.gradient(target, variables)
             opt.apply_gradients(zip(grads, variables))
             return loss
 
         def infer_step(x: Any, y: Any) -> Any:
-            return loss_fn(y, model(x, training=False))
+            return loss_fn(y, logits(x, False))
 
         fn = train_step if settings.task == "train" else infer_step
         if settings.mode == "compiled":
@@ -198,7 +261,39 @@ class TFEngine(Engine):
 
     def outputs(self, index: int = 0) -> Any:
         with self.tf.device(self.device_name):
-            return self.model(self.xs[index % len(self.xs)], training=False).numpy()
+            out = self.model(self.xs[index % len(self.xs)], training=False)
+            return self.tf.cast(out, self.tf.float32).numpy()
+
+    # -- the peak probe (engines.efficiency times it) --------------------------------------
+    def peak_facts(self) -> dict[str, Any]:
+        """What the measured peak depends on beyond the machine: framework and GPU."""
+        facts = {"framework": f"tensorflow {self.tf.__version__}"}
+        if self.device_name.startswith("/GPU"):
+            facts["gpu"] = self.gpu_facts.get("gpu_name")
+        return facts
+
+    def matmul_probe(self, n: int) -> Callable[[], None]:
+        """One n x n matmul at the run's compute dtype on the run's device, synchronised."""
+        tf = self.tf
+        dtype = getattr(tf, self.precision.compute_dtype)
+        with tf.device(self.device_name):
+            a = tf.cast(tf.random.stateless_normal((n, n), seed=(0, 1)), dtype)
+            b = tf.cast(tf.random.stateless_normal((n, n), seed=(0, 2)), dtype)
+
+        def run() -> None:
+            with tf.device(self.device_name):
+                product = tf.linalg.matmul(a, b)
+            product[0, 0].numpy()  # .numpy() waits for the product
+
+        return run
+
+    def after_matmul_probe(self) -> None:
+        """Forget the probe's memory: the device peak reported is the model's."""
+        if self.device_name.startswith("/GPU"):
+            try:
+                self.tf.config.experimental.reset_memory_stats(self.device_name.lstrip("/"))
+            except Exception:  # noqa: BLE001 - statistics only
+                pass
 
     def config(self) -> dict[str, Any]:
         tf = self.tf
@@ -208,7 +303,10 @@ class TFEngine(Engine):
         cfg: dict[str, Any] = {
             "mode": mode[self.settings.mode],
             "device": self.device_name,
-            "dtype": self.settings.dtype,
+            "dtype": self.precision.describe,
+            "precision": self.precision.name,
+            "compute_dtype": _compute_dtype(getattr(self, "model", None)),
+            "variable_dtype": self.settings.dtype,
             "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
             "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
             "onednn": onednn,
@@ -218,6 +316,10 @@ class TFEngine(Engine):
             "visible_gpus": len(tf.config.get_visible_devices("GPU")),
             "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         }
+        if self.precision.loss_scaling:
+            cfg["loss_scale"] = loss_scale_text()
+        elif self.precision.name == "bf16" and not on_gpu:
+            cfg["bf16_cpu"] = cpu_bf16().level
         if on_gpu:
             build = dict(tf.sysconfig.get_build_info())
             cfg.update(self.gpu_facts)
@@ -276,6 +378,12 @@ def set_tf_autotune(settings: RunSettings, environ: Any) -> None:
     flags = environ.get("XLA_FLAGS", "")
     if not settings.cudnn_autotune and settings.mode == "xla" and flag not in flags:
         environ["XLA_FLAGS"] = f"{flags} {flag}".strip()
+
+
+def _compute_dtype(model: Any) -> str | None:
+    """The dtype the model's layers with weights compute in (None before build)."""
+    found = {layer.compute_dtype for layer in getattr(model, "layers", []) if layer.weights}
+    return ", ".join(sorted(found)) or None
 
 
 def _has_lstm(model: Any) -> bool:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import shutil
 import sys
 import sysconfig
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -15,6 +16,13 @@ from scenarios import Scenario, infer_stack, initial_weights, make_batches, make
 
 from .base import Engine, EngineUnavailable, first_line
 from .builders.torch_layers import TorchModelBuilder
+from .precision import (
+    INITIAL_LOSS_SCALE,
+    LOSS_SCALE_GROWTH_STEPS,
+    cpu_bf16,
+    loss_scale_text,
+    precision_mode,
+)
 from .run.environment import gpu_identity, use_pci_bus_order
 from .settings import RunSettings
 
@@ -44,16 +52,19 @@ class TorchEngine(Engine):
             torch.set_num_interop_threads(1)
         except RuntimeError:  # already set in this process (in-process hosting, second run)
             pass
+        self.precision = precision_mode(settings.precision)
         if settings.device == "cuda":
             self.device = self._pin_gpu(settings)
             # float32 means float32: cuDNN convolutions default to TF32 on Ampere+, and
-            # TensorFlow's side is switched off too (tf_engine), so neither side gets it.
-            torch.backends.cuda.matmul.allow_tf32 = False
-            torch.backends.cudnn.allow_tf32 = False
+            # TensorFlow's side is switched off too (tf_engine), so neither side gets it;
+            # the tf32 mode switches it on for both.
+            torch.backends.cuda.matmul.allow_tf32 = self.precision.tf32
+            torch.backends.cudnn.allow_tf32 = self.precision.tf32
             # cuDNN autotuning the same on both sides (TensorFlow autotunes by default).
             torch.backends.cudnn.benchmark = settings.cudnn_autotune
         else:
             self.device = torch.device("cpu")
+        self._check_precision()
         # Plain strings: a TorchVersion object would import torch in the UI process on unpickling.
         return {"torch": str(torch.__version__), "numpy": str(np.__version__)}
 
@@ -83,6 +94,47 @@ class TorchEngine(Engine):
         torch.cuda.set_device(device)
         self.gpu_facts = gpu_identity(settings.gpu, torch.cuda.get_device_name(device), count)
         return device
+
+    def _check_precision(self) -> None:
+        """Refuse (unavailable) a precision this device cannot do, rather than run float32."""
+        torch, mode = self.torch, self.precision
+        if self.device.type == "cuda":
+            if mode.name not in ("tf32", "bf16"):
+                return
+            major, minor = torch.cuda.get_device_capability(self.device)
+            if major < 8:
+                raise EngineUnavailable(
+                    f"{mode.name} needs an NVIDIA GPU of compute capability 8.0 (Ampere) or "
+                    f"newer; {torch.cuda.get_device_name(self.device)} is {major}.{minor}")
+            return
+        if mode.name != "bf16":
+            return
+        try:  # a private query of torch's oneDNN build; older builds may lack it
+            onednn_bf16 = bool(torch.backends.mkldnn.is_available()
+                               and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):
+            onednn_bf16 = cpu_bf16().level in ("native", "emulated")
+        if not onednn_bf16:
+            raise EngineUnavailable(
+                f"bf16 on this CPU: PyTorch's oneDNN has no bfloat16 kernels here "
+                f"(CPU capability {torch.backends.cpu.get_cpu_capability()}; "
+                f"{cpu_bf16().evidence}); run fp32")
+
+    def _autocast(self) -> Any:
+        """torch.autocast at the run's 16-bit dtype (forward and loss only), or nothing."""
+        if not self.precision.mixed:
+            return contextlib.nullcontext()
+        return self.torch.autocast(self.device.type, dtype=getattr(
+            self.torch, self.precision.compute_dtype))
+
+    def _computed_dtype(self) -> str:
+        """The dtype a matmul really computes in under this run's autocast (a 2x2 check, so
+        a mixed mode never runs in float32 unnoticed)."""
+        torch = self.torch
+        ones = torch.ones(2, 2, device=self.device)
+        with self._autocast():
+            got = torch.nn.functional.linear(ones, ones).dtype
+        return str(got).replace("torch.", "")
 
     def _build_model(self, scenario: Scenario) -> Any:
         # One flat nn.Sequential of every layer's modules, from the catalogue's builder table.
@@ -119,23 +171,56 @@ class TorchEngine(Engine):
         if not self.train:
             self.model.eval()
         self.is_cuda = self.device.type == "cuda"
+        self.compute_dtype = self._computed_dtype()
+        if self.compute_dtype != self.precision.compute_dtype:
+            raise EngineUnavailable(
+                f"{self.precision.name}: torch.autocast on {self.device} computed "
+                f"{self.compute_dtype}, not {self.precision.compute_dtype}")
+        # float16 gradients underflow: dynamic loss scaling, started where Keras starts.
+        self.scaler = torch.amp.GradScaler(
+            "cuda", init_scale=INITIAL_LOSS_SCALE,
+            growth_interval=LOSS_SCALE_GROWTH_STEPS) if self.precision.loss_scaling else None
+        self.step_fn: Callable[[Any, Any], Any] = self._mixed_step if self.precision.mixed \
+            else self._plain_step
 
-    def step(self, index: int) -> float:
-        torch = self.torch
-        n = len(self.xs)
-        x, y = self.xs[index % n], self.ys[index % n]
+    def _plain_step(self, x: Any, y: Any) -> Any:
+        """float32 (and tf32): no autocast, no scaler."""
         if self.train:
             self.opt.zero_grad(set_to_none=True)
             loss = self.loss_fn(self.forward(x), y)
             loss.backward()
             self.opt.step()
         else:
-            with torch.inference_mode():
+            with self.torch.inference_mode():
                 loss = self.loss_fn(self.forward(x), y)
+        return loss
+
+    def _mixed_step(self, x: Any, y: Any) -> Any:
+        """bf16/fp16: autocast around forward and loss; the logits go to the loss in float32
+        (as Keras's side does); float16 scales the loss (GradScaler skips a step with
+        non-finite gradients and halves the scale)."""
+        if not self.train:
+            with self.torch.inference_mode(), self._autocast():
+                return self.loss_fn(self.forward(x).float(), y)
+        self.opt.zero_grad(set_to_none=True)
+        with self._autocast():
+            loss = self.loss_fn(self.forward(x).float(), y)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.opt)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.opt.step()
+        return loss
+
+    def step(self, index: int) -> float:
+        n = len(self.xs)
+        loss = self.step_fn(self.xs[index % n], self.ys[index % n])
         # .item() copies the loss to the host: it synchronises the device as well.
         value = loss.item()
         if self.is_cuda:
-            torch.cuda.synchronize()
+            self.torch.cuda.synchronize()
         return value
 
     def prepare_evaluation(self, scenario: Scenario, settings: RunSettings) -> None:
@@ -181,10 +266,38 @@ class TorchEngine(Engine):
         training = self.model.training
         self.model.eval()
         try:
-            with self.torch.inference_mode():
+            with self.torch.inference_mode(), self._autocast():
                 return self.model(self.xs[index % len(self.xs)]).float().cpu().numpy()
         finally:
             self.model.train(training)
+
+    # -- the peak probe (engines.efficiency times it) --------------------------------------
+    def peak_facts(self) -> dict[str, Any]:
+        """What the measured peak depends on beyond the machine: framework and GPU."""
+        facts = {"framework": f"torch {self.torch.__version__}"}
+        if self.device.type == "cuda":
+            facts["gpu"] = self.torch.cuda.get_device_name(self.device)
+        return facts
+
+    def matmul_probe(self, n: int) -> Callable[[], None]:
+        """One n x n matmul at the run's compute dtype on the run's device, synchronised."""
+        torch = self.torch
+        dtype = getattr(torch, self.precision.compute_dtype)
+        # Made on the device, from a generator of its own (the global seed stays untouched).
+        gen = torch.Generator(device=self.device).manual_seed(0)
+        a = torch.randn(n, n, generator=gen, device=self.device).to(dtype)
+        b = torch.randn(n, n, generator=gen, device=self.device).to(dtype)
+
+        def run() -> None:
+            (a @ b)[0, 0].item()  # .item() waits for the product
+
+        return run
+
+    def after_matmul_probe(self) -> None:
+        """Forget the probe's memory: the device peak reported is the model's."""
+        if self.device.type == "cuda":
+            self.torch.cuda.empty_cache()
+            self.torch.cuda.reset_peak_memory_stats(self.device)
 
     def config(self) -> dict[str, Any]:
         torch = self.torch
@@ -196,7 +309,10 @@ class TorchEngine(Engine):
         cfg: dict[str, Any] = {
             "mode": mode[self.settings.mode],
             "device": str(self.device),
-            "dtype": self.settings.dtype,
+            "dtype": self.precision.describe,
+            "precision": self.precision.name,
+            "compute_dtype": getattr(self, "compute_dtype", None),
+            "variable_dtype": self.settings.dtype,
             "intra_op_threads": torch.get_num_threads(),
             "inter_op_threads": torch.get_num_interop_threads(),
             "onednn": bool(torch.backends.mkldnn.is_available()),
@@ -205,9 +321,15 @@ class TorchEngine(Engine):
             "xla": False,
             "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         }
+        if self.precision.loss_scaling:
+            cfg["loss_scale"] = loss_scale_text()
+        elif self.precision.name == "bf16" and not on_gpu:
+            cfg["bf16_cpu"] = cpu_bf16().level
         if on_gpu:
             cfg.update(self.gpu_facts)
             cfg.update({
+                # "highest" in fp32 (no TF32), "high" in tf32: what torch's matmuls may use.
+                "float32_matmul_precision": torch.get_float32_matmul_precision(),
                 "cuda_version": torch.version.cuda,
                 "cudnn_version": str(torch.backends.cudnn.version()),
                 "cudnn_autotune": bool(torch.backends.cudnn.benchmark),

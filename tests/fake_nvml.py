@@ -51,6 +51,8 @@ class FakeGPU:
     temp: int = 64
     persistence: int = 1
     processes: list[tuple[int, int | None]] | None = field(default_factory=list)
+    # Total energy since the driver loaded, in mJ; None: the GPU has no counter (pre-Volta).
+    energy_mj: int | None = 5_000_000
 
 
 class FakeNVML:
@@ -129,6 +131,12 @@ class FakeNVML:
 
     def nvmlDeviceGetPowerUsage(self, h: int) -> int:
         return self._gpu(h).power_mw
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, h: int) -> int:
+        g = self._gpu(h)
+        if g.energy_mj is None:
+            raise NVMLError_NotSupported("Not Supported")
+        return g.energy_mj
 
     def nvmlDeviceGetTemperatureV(self, h: int, sensor: int) -> int:
         self._count("nvmlDeviceGetTemperatureV")

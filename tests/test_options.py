@@ -8,6 +8,7 @@ import pytest
 
 from tui.cli import parse_options
 from tui.options import BadInput
+from tui.paths import peak_cache_dir
 
 
 def test_the_app_with_no_scenario_starts_the_picker_from_what_the_user_set():
@@ -17,7 +18,8 @@ def test_the_app_with_no_scenario_starts_the_picker_from_what_the_user_set():
     assert opts.engines == {"pytorch": "fake:pytorch", "tensorflow": "fake:tensorflow"}
     # Only what the line set is an override; "train" is the default task, so it is not.
     assert opts.overrides == {"steps": 50, "mode": "compiled"}
-    assert opts.fixed == {"isolation": "thread", "faults": {"tensorflow": "slow"}}
+    assert opts.fixed == {"isolation": "thread", "faults": {"tensorflow": "slow"},
+                          "peak_cache": str(peak_cache_dir()), "measure_peak": False}
     assert opts.settings is not None and opts.settings.steps == 50
     with pytest.raises(dataclasses.FrozenInstanceError):
         opts.command = "headless"  # type: ignore[misc]

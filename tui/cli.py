@@ -14,6 +14,7 @@ from typing import TextIO
 
 from engines import ENGINE_NAMES, MODES, SCHEDULES, TASKS
 from engines.pairing import DEFAULT_CONFIDENCE_PCT, MIN_CONFIDENT_PAIRS
+from engines.precision import PRECISIONS
 from engines.results.diff import compare_runs
 from engines.results.store import RunFileError, list_runs, load_run
 
@@ -50,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="alternate: take turns (default); sequential; parallel: both at once "
                         "(contended)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="fp32 (default) | bf16 | fp16 (CUDA, with loss scaling) | tf32 (CUDA: "
+                        "TF32 matmuls on both); mixed modes keep float32 variables")
+    p.add_argument("--measure-peak", action="store_true",
+                   help="measure each engine's matmul peak again instead of using the one "
+                        "cached for this machine")
     p.add_argument("--threads", type=int, help="threads per engine (default: cores - 1, "
                    "halved in parallel)")
     p.add_argument("--engines", default=",".join(ENGINE_NAMES),

@@ -15,19 +15,15 @@ from typing import Any
 
 import numpy as np
 
+from engines.efficiency import datasheet_peak, efficiency_block, run_flops_per_step
 from engines.hosting.protocol import EngineReport, Evaluation
 from engines.pairing import DEFAULT_CONFIDENCE_PCT, paired_speedup
 from engines.registry import engine_label
 from engines.results.fairness import FairnessReport, fairness_of_state
-from engines.results.verdicts import (
-    EARLY_TOLERANCE,
-    INFER_TOLERANCE,
-    PARITY_TOLERANCE,
-    trains_with_dropout,
-)
+from engines.results.verdicts import tolerances, trains_with_dropout
 from engines.run.state import PHASE_CODE, RunState
 from engines.settings import RunSettings
-from scenarios import Scenario
+from scenarios import Scenario, ScenarioError
 
 from .downsample import MinMaxDownsampler
 from .formatting import eta_seconds
@@ -69,6 +65,14 @@ class EngineView:
     # The latest evaluation on the held-out batches; None before the first (or without any).
     held_out: Evaluation | None = None
     evaluates: bool = False  # the scenario evaluates ([train] eval_every, training runs)
+    # Achieved FLOP/s (catalogue FLOPs per step / median step time) and its share of the
+    # engine's measured matmul peak; why there is no share; the datasheet share on a known GPU.
+    achieved_flops: float | None = None
+    share_of_peak: float | None = None
+    peak_note: str = ""
+    datasheet_share: float | None = None
+    datasheet_model: str | None = None
+    simulated: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,7 @@ class ParityView:
     # "exact" (step by step), or "statistical" (dropout active: smoothed curves within a band
     # of the starting loss; `tolerance` is the band, the differences are fractions of it).
     method: str = "exact"
+    precision: str = "fp32"  # the tolerances are this precision's
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,9 @@ class HardwareView:
     framework_mem: dict[str, int] = field(default_factory=dict)
     # Each engine's GPU by nvidia-smi index, where it reported one.
     engine_gpu: dict[str, int] = field(default_factory=dict)
+    # Each real engine's energy block (engines.run.energy), as last reported: average power
+    # and energy per sample over its steady steps, or why there is none.
+    energy: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 # Fairness warnings the dashboard already shows elsewhere, kept off its fairness line:
@@ -253,13 +261,18 @@ class DashboardModel:
         self.telemetry_enabled = telemetry
         self.tracks = {n: EngineTrack(n, settings.steps) for n in engine_names}
         self.parity: ParityTracker | StatisticalParityTracker
+        early, drift = tolerances(scenario.train.optimizer, settings.task, settings.precision)
         if settings.task == "infer":
-            self.parity = ParityTracker(INFER_TOLERANCE)
+            self.parity = ParityTracker(drift)
         elif trains_with_dropout(scenario, settings.task):
             self.parity = StatisticalParityTracker()
         else:
-            self.parity = ParityTracker(PARITY_TOLERANCE.get(scenario.train.optimizer, 2e-2),
-                                        EARLY_TOLERANCE.get(scenario.train.optimizer, 1e-4))
+            self.parity = ParityTracker(drift, early)
+        try:
+            self.flops_per_step: int | None = run_flops_per_step(
+                scenario, settings.batch_size, settings.task)
+        except (ScenarioError, ValueError, KeyError):
+            self.flops_per_step = None
         self.version = -1
         self.revision = next(_REVISIONS)  # changes whenever anything visible changed
         self.finished = False
@@ -369,6 +382,9 @@ class DashboardModel:
         rss = memory.get("host_peak_rss")
         if rss is None:
             rss = self.peak_rss.get(name)
+        config = rep.config or {}
+        eff = efficiency_block(self.flops_per_step, median, config.get("peak"),
+                               datasheet_peak(config.get("gpu_name"), self.settings.precision))
         return EngineView(
             name=name, label=tr.label, task=self.settings.task, version=version,
             status=tr.status, stage=tr.stage,
@@ -380,6 +396,11 @@ class DashboardModel:
             device_peak=memory.get("device_peak"), final=tr.final is not None,
             held_out=tr.evaluations[-1] if tr.evaluations else None,
             evaluates=self.evaluates,
+            achieved_flops=eff["achieved_flops"], share_of_peak=eff["share_of_peak"],
+            peak_note=peak_note(config.get("peak")),
+            datasheet_share=eff.get("share_of_datasheet_peak"),
+            datasheet_model=eff.get("datasheet_model"),
+            simulated=bool(config.get("simulated")),
         )
 
     @property
@@ -397,10 +418,12 @@ class DashboardModel:
                               fin["max_rel_loss_diff"], fin["max_abs_loss_diff"],
                               fin["tolerance"], fin["within_tolerance"], p.nonfinite,
                               fin.get("early_max_rel_loss_diff"), fin.get("early_tolerance"),
-                              fin.get("method", "exact"))
+                              method=fin.get("method", "exact"),
+                              precision=self.settings.precision)
         return ParityView(available, p.compared, p.last_rel, p.max_rel, p.max_abs,
                           p.tolerance, p.within_tolerance, p.nonfinite,
-                          p.early_max_rel, p.early_tolerance, p.method)
+                          p.early_max_rel, p.early_tolerance, method=p.method,
+                          precision=self.settings.precision)
 
     def speedup_view(self) -> SpeedupView:
         """The speed-up line: final (read from the results document) or live (paired turns
@@ -464,18 +487,22 @@ class DashboardModel:
 
     def hardware_view(self) -> HardwareView:
         """Latest telemetry, for the hardware panel."""
-        framework_mem, engine_gpu = {}, {}
+        framework_mem, engine_gpu, energy = {}, {}, {}
         for n, t in self.tracks.items():
             memory = t.report.memory or {}
             held = memory.get("device_current") or memory.get("device_peak")
             if held:
                 framework_mem[n] = held
-            index = (t.report.config or {}).get("gpu_index")
+            config = t.report.config or {}
+            index = config.get("gpu_index")
             if isinstance(index, int):
                 engine_gpu[n] = index
+            # Simulated engines measure no energy: nothing to say for them.
+            if isinstance(config.get("energy"), dict) and not config.get("simulated"):
+                energy[n] = config["energy"]
         return HardwareView(self.telemetry_enabled, self.gpu_status, self.sample,
                             {n: t.label for n, t in self.tracks.items()}, dict(self.peak_rss),
-                            self.settings.device, framework_mem, engine_gpu)
+                            self.settings.device, framework_mem, engine_gpu, energy)
 
     def step_time_cap(self) -> float | None:
         """Top of the step-time chart: high enough for normal jitter, low enough that one
@@ -496,6 +523,18 @@ class DashboardModel:
         """Latest wall time any engine has reached (x-axis end in wall-time mode)."""
         walls = [t.last_wall for t in self.tracks.values() if t.last_wall is not None]
         return max(walls) if walls else 1.0
+
+
+def peak_note(peak: dict[str, Any] | None) -> str:
+    """Why an engine has no share of peak yet, in a few words ('' when it has a peak)."""
+    if not peak:
+        return "peak not reported yet"
+    if peak.get("flops_per_s"):
+        return ""
+    reason = str(peak.get("reason") or "not measured")
+    if reason.startswith("measuring"):  # in the engine's first turn; the report comes at the end
+        return "peak: measured this run, shown at the end"
+    return "peak n/a (simulated)" if reason.startswith("simulated") else f"peak n/a ({reason})"
 
 
 def finite_or_none(x: float | None) -> float | None:

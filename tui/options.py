@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from engines.pairing import DEFAULT_CONFIDENCE_PCT
+from engines.precision import cpu_refusal
 from engines.registry import ENGINE_NAMES, TWIN_SUFFIX, impl_name
 from engines.settings import MODES, RunSettings, settings_for
 from scenarios import Scenario, ScenarioError, discover, find
 
-from .paths import runs_dir, user_scenario_dir
+from .paths import peak_cache_dir, runs_dir, user_scenario_dir
 
 # --until-confident without --steps: at most this many times the scenario's steps.
 UNTIL_CONFIDENT_STEP_FACTOR = 10
@@ -30,7 +31,7 @@ Command = Literal["list", "list-runs", "compare", "headless", "app"]
 
 FAULT_SPEC = re.compile(r"(nan|error|oom|crash)@\d+|unavailable|slow")
 # Options whose argparse default equals RunSettings' own: only a different value is a choice.
-_CHOICE_OPTIONS = ("mode", "task", "schedule", "device")
+_CHOICE_OPTIONS = ("mode", "task", "schedule", "device", "precision")
 
 
 class BadInput(Exception):
@@ -67,10 +68,12 @@ class Options:
 
     @property
     def fixed(self) -> dict[str, Any]:
-        """Run settings the picker does not offer: hosting and injected faults."""
+        """Run settings the picker does not offer: hosting, injected faults, the peak cache."""
         if self.settings is None:
             return {}
-        return {"isolation": self.settings.isolation, "faults": dict(self.settings.faults)}
+        return {"isolation": self.settings.isolation, "faults": dict(self.settings.faults),
+                "peak_cache": self.settings.peak_cache,
+                "measure_peak": self.settings.measure_peak}
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Options:
@@ -234,6 +237,9 @@ def _settings(args: argparse.Namespace, scenario: Scenario) -> RunSettings:
     steps = args.steps
     if (args.until_confident is not None or args.until_stable) and steps is None:
         steps = scenario.train.steps * UNTIL_CONFIDENT_STEP_FACTOR
+    refusal = cpu_refusal(args.precision, args.device)
+    if refusal:
+        raise BadInput(f"--precision: {refusal}")
     try:
         return settings_for(
             scenario, steps=steps, batch_size=args.batch_size, mode=args.mode,
@@ -241,6 +247,8 @@ def _settings(args: argparse.Namespace, scenario: Scenario) -> RunSettings:
             warmup_steps=args.warmup_steps,
             isolation="thread" if args.in_process else "process", faults=faults,
             gpu=args.gpu, cudnn_autotune=args.cudnn_autotune == "on",
+            precision=args.precision, measure_peak=args.measure_peak,
+            peak_cache=str(peak_cache_dir()),
         )
     except ValueError as err:
         raise BadInput(f"--{str(err).replace('_', '-')}") from None

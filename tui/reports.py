@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from engines.efficiency import flops_rate_text
 from engines.registry import engine_label
 from engines.results.diff import RunComparison
 from engines.results.inference import inference_rows
@@ -54,7 +55,8 @@ def summary_table(doc: dict[str, Any]) -> str:
     parity, speed-up and the settings line."""
     evaluated = any("evaluations" in e for e in doc["engines"].values())
     rows = [("engine", "status", "steps", "median", "IQR", "samples/s", "first step", "import",
-             "final loss", "spread", *(("held-out acc",) if evaluated else ()))]
+             "final loss", "spread", "achieved (share of peak)",
+             *(("held-out acc",) if evaluated else ()))]
     for name, e in doc["engines"].items():
         s = e["summary"]
         rows.append((
@@ -64,13 +66,14 @@ def summary_table(doc: dict[str, Any]) -> str:
             _duration(e["phases_s"].get("first_step")),
             _duration(e["phases_s"].get("import"), "s"),
             f"{s['final_loss']:.5g}" if s["final_loss"] is not None else "-",
-            _spread_cell(s),
+            _spread_cell(s), _efficiency_cell(e.get("efficiency") or {}),
             *((_held_out_cell(e.get("evaluations") or []),) if evaluated else ()),
         ))
     lines = _columns(rows, rule=True)
     for name, e in doc["engines"].items():
         if e["error"]:
             lines.append(f"{_label(name)} {e['status']}: {e['error']}")
+    lines += efficiency_lines(doc)
     comp = doc.get("comparison", {})
     par = comp.get("parity")
     if par and par["steps_compared"]:
@@ -84,13 +87,58 @@ def summary_table(doc: dict[str, Any]) -> str:
     st = doc["settings"]
     contended = " (contended)" if st["schedule"] == "parallel" else ""
     lines.append(f"settings: task {st['task']}, mode {st['mode']}, schedule {st['schedule']}"
-                 f"{contended}, device {st['device']}, {st['threads']} thread(s) each, "
-                 f"batch {st['batch_size']}, {st['isolation']}")
+                 f"{contended}, device {st['device']}, precision {st.get('precision', 'fp32')}, "
+                 f"{st['threads']} thread(s) each, batch {st['batch_size']}, {st['isolation']}")
     return "\n".join(lines)
 
 
 def _sci(x: float | None) -> str:
     return "n/a (non-finite)" if x is None else f"{x:.2e}"
+
+
+def _efficiency_cell(eff: dict[str, Any]) -> str:
+    """'54.2 GFLOP/s (92 %)': achieved FLOP/s and its share of the measured peak."""
+    rate = flops_rate_text(eff.get("achieved_flops"))
+    share = eff.get("share_of_peak")
+    return rate + (f" ({share:.0%})".replace("%", " %") if isinstance(share, float) else "")
+
+
+def efficiency_lines(doc: dict[str, Any]) -> list[str]:
+    """What the share of peak refers to, and the energy per sample (or why there is none)."""
+    peaks, energy = [], {}
+    for name, e in doc["engines"].items():
+        eff = e.get("efficiency") or {}
+        if eff.get("peak_flops"):
+            text = f"{_label(name)} {flops_rate_text(eff['peak_flops'])}, {eff['peak_source']}"
+        else:
+            text = f"{_label(name)} {eff.get('peak_source', 'n/a')}"
+        if eff.get("datasheet_peak_flops"):
+            text += (f"; {eff['datasheet_model']} datasheet "
+                     f"{flops_rate_text(eff['datasheet_peak_flops'])}")
+            if isinstance(eff.get("share_of_datasheet_peak"), float):
+                text += f", achieved {eff['share_of_datasheet_peak']:.0%} of it"
+        peaks.append(text)
+        en = e.get("energy") or {}
+        if en.get("per_sample_j") is not None:
+            energy[name] = (f"{en['per_sample_j'] * 1e3:.3g} mJ/sample, "
+                            f"{en['per_step_j']:.3g} J/step, {en['avg_power_w']:.0f} W average "
+                            f"({en.get('source')}: {en.get('scope')})")
+        else:
+            energy[name] = f"n/a ({en.get('reason') or 'not measured'})"
+    if not peaks:
+        return []
+    if len(energy) > 1 and len(set(energy.values())) == 1 and \
+            next(iter(energy.values())).startswith("n/a"):
+        energy_text = next(iter(energy.values()))  # the same reason for every engine
+    else:
+        energy_text = "; ".join(f"{_label(n)} {t}" for n, t in energy.items())
+    return ["share of peak: of the measured matmul peak: " + "; ".join(peaks),
+            "energy: " + energy_text]
+
+
+def _parity_line(par: dict[str, Any]) -> str:
+    def sci(x: float | None) -> str:
+        return "n/a (non-finite)" if x is None else f"{x:.2e}"
 
 
 def _held_out_cell(evaluations: list[dict[str, Any]]) -> str:
@@ -127,9 +175,10 @@ def _parity_line(par: dict[str, Any]) -> str:
                 f"most {sci(par.get('max_rel_loss_diff'))} of the starting loss (band "
                 f"{par['tolerance']:.0e}) over {par['steps_compared']} steps")
     verdict = "OK" if par["within_tolerance"] else "MISMATCH"
+    precision = par.get("precision", "fp32")
     line = (f"parity: {verdict}: first {par.get('early_steps', 0)} steps agree to "
             f"{sci(par.get('early_max_rel_loss_diff'))} relative "
-            f"(tolerance {par.get('early_tolerance', par['tolerance']):.0e})")
+            f"({precision} tolerance {par.get('early_tolerance', par['tolerance']):.0e})")
     if par["steps_compared"] > par.get("early_steps", 0):
         line += (f"; all {par['steps_compared']} steps to {sci(par['max_rel_loss_diff'])} "
                  f"(drift tolerance {par['tolerance']:.0e})")

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from engines.precision import PRECISIONS, cpu_refusal
 from engines.registry import engine_label
 from engines.settings import DEVICES, MODES, SCHEDULES, TASKS, RunSettings, settings_for
 from scenarios import Scenario
@@ -51,7 +52,7 @@ class SettingsDraft:
         self.engines = dict(engines)
         self.overrides: dict[str, Any] = {k: v for k, v in (overrides or {}).items()
                                           if v is not None}
-        self.fixed = dict(fixed or {})  # not editable here: isolation, faults
+        self.fixed = dict(fixed or {})  # not editable here: isolation, faults, peak cache
         self.engine_choice = BOTH if len(engines) > 1 else next(iter(engines))
         self.editing: tuple[str, str] | None = None  # (row key, digits typed so far)
         self.max_threads = max(1, 2 * (cpu_count or os.cpu_count() or 1))
@@ -64,6 +65,7 @@ class SettingsDraft:
             Row("mode", "mode", MODES),
             Row("schedule", "schedule", SCHEDULES),
             Row("device", "device", DEVICES),
+            Row("precision", "precision", PRECISIONS),
             Row("threads", "threads"),
             Row("engines", "engines", engine_choices),
         )
@@ -79,9 +81,11 @@ class SettingsDraft:
     def resolve(self, scenario: Scenario) -> tuple[RunSettings | None, str | None]:
         """(settings, None), or (None, why) when the values do not fit this scenario."""
         try:
-            return settings_for(scenario, **self.overrides, **self.fixed), None
+            settings = settings_for(scenario, **self.overrides, **self.fixed)
         except (ValueError, TypeError) as err:
             return None, str(err)
+        refusal = cpu_refusal(settings.precision, settings.device)
+        return (None, f"precision: {refusal}") if refusal else (settings, None)
 
     def value(self, key: str, scenario: Scenario) -> Any:
         """The value a row has for `scenario`: the override, else the scenario's default."""

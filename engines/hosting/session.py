@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import traceback
-from typing import Callable
+from typing import Any, Callable
 
 from scenarios import Scenario
 
 from ..base import Engine, EngineFailure, EngineUnavailable
+from ..efficiency import CPU_SIDES, GPU_SIDES, LONG_ENOUGH_S, PeakCache, time_matmul_peak
+from ..run.energy import EnergyMeter, energy_meter
+from ..run.environment import _cpu_model
 from ..settings import RunSettings
 from .protocol import EngineReport, Evaluation, Event, StageChanged, StepRecord, StepRecords
 
@@ -33,6 +37,12 @@ class EngineSession:
         # Seconds each lifecycle stage took: import, build, first_step, warmup (STAGE_TIMES).
         self.stages_s: dict[str, float] = {}
         self.versions: dict[str, str] = {}
+        # Measurements made here, in the engine's process, outside the timed steps: the
+        # matmul peak and the energy of the steady steps.
+        self.peak: dict[str, Any] = {"flops_per_s": None, "source": None,
+                                     "reason": "not measured yet"}
+        self.probe_pending = False  # the peak is to be measured at the first turn's start
+        self.energy = EnergyMeter(reason="not measured yet")
 
     def prepare(self, emit: Emit) -> EngineReport:
         """Import and build, timing each; returns the engine's report (stages, versions, config).
@@ -53,15 +63,83 @@ class EngineSession:
         self.stages_s["build"] = time.perf_counter() - t0
         if self.engine.simulated:
             self.stages_s.update(self.engine.simulated_stages())
+        config = self.engine.config()
+        self.energy = energy_meter(self.settings.device, config.get("gpu_index"),
+                                   self.settings.schedule, simulated=self.engine.simulated)
+        self.peak, self.probe_pending = self.known_peak()
         return self.report()
 
+    def peak_identity(self) -> dict[str, Any]:
+        """What the measured peak depends on: the machine, device, precision, thread count
+        and framework version (the cache key)."""
+        facts = getattr(self.engine, "peak_facts", dict)()
+        return {"cpu": _cpu_model(), "threads": self.settings.threads,
+                "device": self.settings.device, "precision": self.settings.precision,
+                **facts}
+
+    def known_peak(self) -> tuple[dict[str, Any], bool]:
+        """The matmul peak as known before any step (cached on this machine, or why there is
+        none), and whether the probe is to run at the start of the engine's first turn.
+
+        Not measured here: while this engine builds, the other one may still be importing,
+        and the probe would measure that load. In its first turn every other engine waits."""
+        if self.engine.simulated or getattr(self.engine, "matmul_probe", None) is None:
+            return {"flops_per_s": None, "source": None,
+                    "reason": "simulated engine" if self.engine.simulated
+                    else "this engine has no matmul probe"}, False
+        folder, again = self.settings.peak_cache, self.settings.measure_peak
+        if folder is None and not again:
+            return {"flops_per_s": None, "source": None,
+                    "reason": "not measured (no peak cache folder given; --measure-peak)"}, False
+        if folder is not None and not again:
+            hit = PeakCache(folder).get(self.peak_identity())
+            if hit is not None:
+                return {**hit, "source": "cached (measured earlier on this machine)"}, False
+        return {"flops_per_s": None, "source": None,
+                "reason": "measuring in the engine's first turn"}, True
+
+    def measure_peak(self, emit: Emit) -> dict[str, Any]:
+        """Run the matmul probe now and cache its peak (a contended one is not cached)."""
+        emit(StageChanged("measuring peak"))
+        folder, device = self.settings.peak_cache, self.settings.device
+        cache = PeakCache(folder) if folder is not None else None
+        contended = self.settings.schedule == "parallel"
+        sides = GPU_SIDES if device == "cuda" else CPU_SIDES
+        with cache.exclusive() if cache is not None else contextlib.nullcontext():
+            try:
+                result = time_matmul_peak(self.engine.matmul_probe, sides,
+                                          long_enough_s=LONG_ENOUGH_S[device])
+            except Exception as err:  # noqa: BLE001 - a failed probe must not end the run
+                return {"flops_per_s": None, "source": None,
+                        "reason": f"the matmul probe failed: {type(err).__name__}: {err}"[:200]}
+            finally:
+                getattr(self.engine, "after_matmul_probe", lambda: None)()
+        if cache is not None and result.get("flops_per_s") and not contended:
+            try:
+                cache.put(self.peak_identity(), result)
+            except OSError:
+                pass  # measured all the same; the next run measures again
+        # The probe's three matrices, held during the probe (part of a CPU's peak RSS).
+        itemsize = 2 if self.settings.precision in ("bf16", "fp16") else 4
+        return {**result, "measured_at": time.time(),
+                "source": "measured now" + (" while the other engine ran (parallel schedule)"
+                                            if contended else ""),
+                "probe_bytes": 3 * result["matrix_side"] ** 2 * itemsize}
+
     def report(self) -> EngineReport:
-        """Versions, stage times, configuration and memory so far."""
+        """Versions, stage times, configuration and memory so far.
+
+        The session's own measurements (the peak, energy) travel in the config under "peak"
+        and "energy"; the results document lifts them into each engine's `efficiency` and
+        `energy` blocks."""
+        config = self.engine.config()
+        config["peak"] = dict(self.peak)
+        config["energy"] = self.energy.to_dict(self.settings.batch_size)
         return EngineReport(
             versions=self.versions,
             stages_s=dict(self.stages_s),
             prewarmed=self.warm_import_s is not None,
-            config=self.engine.config(),
+            config=config,
             memory=self.engine.peak_memory_bytes(),
         )
 
@@ -111,14 +189,24 @@ class EngineSession:
         """
         end = max_steps
         pending: list[StepRecord] = []
+        if self.probe_pending:  # the engine's first turn: the others wait (not timed)
+            self.probe_pending = False
+            self.peak = self.measure_peak(emit)
         measured = 0.0
         last_flush = time.perf_counter()
         resumed = resumed and self.next_step > 0  # another engine stepped in between
         if self.next_step == 0:
             emit(StageChanged("compiling"))
+        metering, metered = False, 0  # this turn's energy window, and the steps inside it
         try:
             while self.next_step < end and not should_stop():
                 i = self.next_step
+                # The energy window opens before the turn's first steady step (not the
+                # first, warm-up or resume steps: their extra cost is not a step's) and
+                # closes after the turn's last step, outside every timed step.
+                if not metering and i > self.settings.warmup_steps and not resumed:
+                    self.energy.begin()
+                    metering = True
                 t0 = time.perf_counter()
                 loss = self.engine.step(i)
                 dt = time.perf_counter() - t0
@@ -137,6 +225,7 @@ class EngineSession:
                     )
                 pending.append(record)
                 self.next_step = i + 1
+                metered += metering
                 if i == 0:
                     self.stages_s["first_step"] = dt
                     emit(StageChanged("warm-up" if self.settings.warmup_steps else "running"))
@@ -149,6 +238,10 @@ class EngineSession:
                     # Step records first, so every event arrives in the order it happened.
                     emit(StepRecords(tuple(pending)))
                     pending = []
+                    # The evaluation's energy is not a step's: close the window (the next
+                    # steady step opens a new one).
+                    self.energy.end(metered)
+                    metering, metered = False, 0
                     self._evaluate(emit)
                     # The evaluation ran through other data and code: like a step after
                     # another engine's turn, the next one is kept out of the statistics.
@@ -170,6 +263,8 @@ class EngineSession:
             if message:
                 raise EngineFailure(message) from err
             raise EngineFailure(f"{type(err).__name__}: {err}") from err
+        finally:
+            self.energy.end(metered)
         if pending:
             emit(StepRecords(tuple(pending)))
         return self.next_step >= self.settings.steps

@@ -7,9 +7,11 @@ store.validate_doc first, and every reader here still takes null for any figure.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..efficiency import flops_rate_text
 from .store import engine_label, time_text, verdict_text
 
 
@@ -41,6 +43,17 @@ def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
+def _finite(x: Any) -> float | None:
+    """`x` as a finite float, or None (a file may hold 10**400 or a string)."""
+    if not _is_number(x):
+        return None
+    try:
+        f = float(x)
+    except OverflowError:
+        return None
+    return f if math.isfinite(f) else None
+
+
 def _ms(x: Any) -> str:
     return f"{x * 1e3:.3g} ms" if _is_number(x) else "-"
 
@@ -57,14 +70,21 @@ def _value(x: Any, missing: str = "?") -> str:
     return missing if x is None else str(x)
 
 
-def _time_note(a: Any, b: Any) -> str:
-    """How B's time compares to A's: 'B 1.23x slower' / 'B 1.10x faster' / 'same'."""
+def _ratio_note(a: Any, b: Any, more: str, less: str) -> str:
+    """How B compares to A: 'B 1.23x <more>' / 'B 1.10x <less>' / 'same'."""
     if not _is_number(a) or not _is_number(b) or a <= 0 or b <= 0:
         return ""
     r = b / a
+    if not 0 < r < math.inf:  # 1e-300 against 1e300: no ratio to speak of
+        return ""
     if abs(r - 1) < 0.005:
         return "same"
-    return f"B {r:.2f}x slower" if r > 1 else f"B {1 / r:.2f}x faster"
+    return f"B {r:.2f}x {more}" if r > 1 else f"B {1 / r:.2f}x {less}"
+
+
+def _time_note(a: Any, b: Any) -> str:
+    """How B's time compares to A's: 'B 1.23x slower' / 'B 1.10x faster' / 'same'."""
+    return _ratio_note(a, b, "slower", "faster")
 
 
 def _doc_title(doc: dict[str, Any]) -> str:
@@ -117,12 +137,18 @@ def compare_runs(a: dict[str, Any], b: dict[str, Any]) -> RunComparison:
     for key in ("task", "mode", "device", "schedule", "threads", "batch_size", "steps",
                 "warmup_steps", "isolation"):
         row("settings", key.replace("_", " "), _value(sa.get(key)), _value(sb.get(key)))
+    if "precision" in sa or "precision" in sb:  # runs saved before precision modes: fp32
+        row("settings", "precision", _value(sa.get("precision"), "fp32"),
+            _value(sb.get("precision"), "fp32"))
     if scen_a.get("name") != scen_b.get("name"):
         out.warnings.append(f"different scenarios ({scen_a.get('name')} vs {scen_b.get('name')})"
                             ": the figures measure different work")
     elif _spec(scen_a) != _spec(scen_b):
         out.warnings.append(f"scenario {scen_a.get('name')!r} is defined differently in the two "
                             "runs (model, data or training): not the same work")
+    if sa.get("precision", "fp32") != sb.get("precision", "fp32"):
+        out.warnings.append(f"precision differs ({sa.get('precision', 'fp32')} vs "
+                            f"{sb.get('precision', 'fp32')}): changes speed and the numbers")
     for key in ("task", "mode", "device", "batch_size", "threads", "schedule"):
         if sa.get(key) != sb.get(key):
             out.warnings.append(f"{key.replace('_', ' ')} differs ({sa.get(key)} vs "
@@ -159,6 +185,46 @@ def _compare_engine(sec: str, xa: dict[str, Any], xb: dict[str, Any], row) -> No
     row(sec, "final loss", _num(su.get("final_loss"), ".5g"), _num(sv.get("final_loss"), ".5g"))
     row(sec, "mode", _value((xa.get("config") or {}).get("mode"), "-"),
         _value((xb.get("config") or {}).get("mode"), "-"))
+    fa, fb = _figures(xa, "efficiency"), _figures(xb, "efficiency")
+    if fa or fb:  # runs saved before the efficiency block have none
+        row(sec, "achieved", flops_rate_text(fa.get("achieved_flops")),
+            flops_rate_text(fb.get("achieved_flops")),
+            _ratio_note(fa.get("achieved_flops"), fb.get("achieved_flops"), "higher", "lower"))
+        row(sec, "share of peak", _share_text(fa), _share_text(fb))
+    ga, gb = _figures(xa, "energy"), _figures(xb, "energy")
+    if ga or gb:
+        row(sec, "energy/sample", _energy_text(ga), _energy_text(gb),
+            _ratio_note(ga.get("per_sample_j"), gb.get("per_sample_j"), "more", "less"))
+
+
+_FIGURES = ("achieved_flops", "peak_flops", "share_of_peak", "per_sample_j", "avg_power_w")
+
+
+def _figures(engine: dict[str, Any], key: str) -> dict[str, float | None]:
+    """The numbers of an engine's `key` block that the comparison shows, each a finite float
+    or None; {} when the document has no such block."""
+    block = engine.get(key)
+    if not isinstance(block, dict):
+        return {}
+    return {k: _finite(block.get(k)) for k in _FIGURES}
+
+
+def _share_text(e: dict[str, Any]) -> str:
+    """'92% of measured peak (410 GFLOP/s)', or '-'."""
+    share = e.get("share_of_peak")
+    if share is None:
+        return "-"
+    return f"{share:.0%} of measured peak ({flops_rate_text(e.get('peak_flops'))})"
+
+
+def _energy_text(e: dict[str, Any]) -> str:
+    """'1.2 mJ (212 W)', or 'n/a'."""
+    j = e.get("per_sample_j")
+    if j is None:
+        return "n/a"
+    text = f"{j * 1e3:.3g} mJ" if j < 1 else f"{j:.3g} J"
+    w = e.get("avg_power_w")
+    return text + (f" ({w:.0f} W)" if w is not None else "")
 
 
 def _spec(scen: dict[str, Any]) -> tuple:

@@ -11,6 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from scenarios import ScenarioError
+
+from ..efficiency import datasheet_peak, efficiency_block, run_flops_per_step
 from ..run.state import PHASES, EngineState, RunState
 from ..stats import UNSTABLE_IQR_RATIO, outlier_mask
 from .fairness import fairness_report
@@ -26,10 +29,17 @@ from .verdicts import (
 SCHEMA = 1
 
 
-def engine_result(es: EngineState, batch_size: int,
-                  evaluates: bool = False) -> dict[str, Any]:
-    """One engine's block of the export; `evaluates`: with its `evaluations` (the scenario
-    has [train] eval_every), each {step, loss, accuracy, time_s}."""
+# Measurements an engine's session reports inside its config (engines.hosting.session); the
+# export gives them blocks of their own.
+MEASUREMENT_KEYS = ("peak", "energy")
+NOT_REPORTED = "not reported (the engine ended before it was built)"
+
+
+def engine_result(es: EngineState, batch_size: int, flops: int | None = None,
+                  precision: str = "fp32", evaluates: bool = False) -> dict[str, Any]:
+    """One engine's block of the export. `flops`: FLOPs per step of the run (its efficiency
+    block is computed from them and the median step time); `evaluates`: with its
+    `evaluations` (the scenario has [train] eval_every), each {step, loss, accuracy, time_s}."""
     times = np.frombuffer(es.times, dtype=np.float64) if len(es.times) else np.zeros(0)
     codes = list(es.phase_codes)
     steady = np.array([PHASES[c] == "steady" for c in codes], dtype=bool)
@@ -43,13 +53,22 @@ def engine_result(es: EngineState, batch_size: int,
         if outliers[i]:
             rec["outlier"] = True
         steps.append(rec)
+    report = es.report.to_dict()  # phases_s (the stage times), versions, config, memory
+    config = dict(report["config"])
+    peak, energy = (config.pop(k, None) for k in MEASUREMENT_KEYS)
+    report["config"] = config
+    summary = engine_summary(es, batch_size)
+    datasheet = datasheet_peak(config.get("gpu_name"), precision)
     block = {
         "status": es.status,  # pending | running in an export made mid-run
         "error": es.error,
         "implementation": es.impl,
-        **es.report.to_dict(),  # phases_s (the stage times), versions, config, memory
+        **report,
         "steps": steps,
-        "summary": engine_summary(es, batch_size),
+        "summary": summary,
+        "efficiency": efficiency_block(flops, summary["median_step_s"],
+                                       peak or {"reason": NOT_REPORTED}, datasheet),
+        "energy": energy or {"source": None, "reason": NOT_REPORTED},
     }
     if evaluates:
         block["evaluations"] = [{**ev.to_dict(), "loss": _clean(ev.loss)}
@@ -57,13 +76,41 @@ def engine_result(es: EngineState, batch_size: int,
     return block
 
 
+def add_best_peak_share(engines: dict[str, dict[str, Any]]) -> None:
+    """Each engine's share of the best matmul peak any engine of the run measured: the
+    frameworks' own matmul libraries differ (a low peak is a finding, not a free pass)."""
+    peaks = {n: e["efficiency"]["peak_flops"] for n, e in engines.items()
+             if e["efficiency"]["peak_flops"]}
+    if not peaks:
+        return
+    best = max(peaks, key=peaks.__getitem__)
+    for e in engines.values():
+        eff = e["efficiency"]
+        achieved = eff["achieved_flops"]
+        eff["best_peak_flops"] = peaks[best]
+        eff["best_peak_engine"] = best
+        eff["share_of_best_peak"] = achieved / peaks[best] if achieved else None
+
+
+def run_flops(state: RunState) -> int | None:
+    """FLOPs per step of the run's scenario at its batch size and task, or None."""
+    try:
+        return run_flops_per_step(state.scenario, state.settings.batch_size,
+                                  state.settings.task)
+    except (ScenarioError, ValueError, KeyError):
+        return None
+
+
 def build_results(state: RunState) -> dict[str, Any]:
     """The whole export document for a run (finished or not)."""
     with state.lock:
         settings = state.settings
         evaluates = state.scenario.train.eval_every is not None
-        engines = {n: engine_result(es, settings.batch_size, evaluates)
+        flops = run_flops(state)
+        engines = {n: engine_result(es, settings.batch_size, flops, settings.precision,
+                                    evaluates)
                    for n, es in state.engines.items()}
+        add_best_peak_share(engines)
         comparison: dict[str, Any] = {}
         names = list(state.engines)
         statistical = trains_with_dropout(state.scenario, settings.task)
@@ -71,11 +118,12 @@ def build_results(state: RunState) -> dict[str, Any]:
             a, b = (state.engines[n] for n in names)
             optimizer = state.scenario.train.optimizer
             comparison["parity"] = parity(np.array(a.losses), np.array(b.losses), optimizer,
-                                          settings.task, statistical=statistical)
+                                          settings.task, settings.precision,
+                                          statistical=statistical)
             if evaluates:
                 comparison["evaluation_parity"] = evaluation_parity(
                     a.evaluations, b.evaluations, optimizer, settings.task,
-                    statistical=statistical)
+                    statistical=statistical, precision=settings.precision)
             paired = settings.schedule == "alternate"
             rule = state.until_confident
             comparison["speedup"] = speedup(
@@ -89,7 +137,8 @@ def build_results(state: RunState) -> dict[str, Any]:
                 comparison["speedup"]["calibration"] = None
             outputs = {n: state.engines[n].outputs for n in names}
             if any(o is not None for o in outputs.values()):
-                comparison["output_parity"] = output_parity(outputs, settings.batch_size)
+                comparison["output_parity"] = output_parity(outputs, settings.batch_size,
+                                                            precision=settings.precision)
         # Per-engine spread (IQR/median against 10 %): information, kept for readers of
         # schema 1; whether the verdict is in doubt is comparison.speedup.doubts.
         comparison["stability"] = {

@@ -11,6 +11,8 @@ from typing import Any
 
 from scenarios.dropout import DROPOUT
 
+from ..efficiency import CONVENTION, PEAK_METHOD
+from ..precision import INITIAL_LOSS_SCALE, precision_mode
 from ..registry import engine_label, info_of
 from ..run.state import RunState
 from ..stats import MIN_SAMPLES, UNSTABLE_IQR_RATIO
@@ -114,7 +116,21 @@ GPU_ROWS: list[tuple[str, str, tuple[str, ...], Any, bool]] = [
      lambda c: _onoff(c.get("cudnn_autotune")), True),
     ("lstm_kernel", "LSTM kernel", ("lstm_kernel",),
      lambda c: str(c.get("lstm_kernel") or "?"), True),
+    ("loss_scale", "loss scale", ("loss_scale",), lambda c: str(c.get("loss_scale") or "none"),
+     True),
 ]
+
+
+def _dtype_of(c: dict[str, Any], settings: dict[str, Any]) -> str:
+    """What an engine computed in. An engine that does not report its precision (the fake
+    engine, runs saved before precision modes) is taken at the run's setting."""
+    precision = settings.get("precision", "fp32")
+    if "precision" in c or precision == "fp32":
+        return str(c.get("dtype", settings.get("dtype", "?")))
+    try:
+        return precision_mode(str(precision)).describe
+    except ValueError:
+        return str(precision)
 
 
 def _mode_family(mode: str) -> str:
@@ -161,7 +177,7 @@ def fairness_report(doc: dict[str, Any]) -> FairnessReport:
     specs: list[tuple[str, str, Any, bool]] = [
         ("version", "framework version", lambda n: _version(n, ver[n]), False),
         ("device", "device", lambda n: _device_of(cfg[n]), True),
-        ("dtype", "dtype", lambda n: str(cfg[n].get("dtype", settings.get("dtype", "?"))), True),
+        ("dtype", "dtype", lambda n: _dtype_of(cfg[n], settings), True),
         ("threads", "threads", lambda n: threads(cfg[n]), True),
         ("mode", "mode", lambda n: str(cfg[n].get("mode", "?")), True),
         ("tf32", "TF32", lambda n: _onoff(cfg[n].get("tf32")), True),
@@ -224,6 +240,17 @@ def _measures(doc: dict[str, Any], names: list[str]) -> list[str]:
                    "unpaired, so the interval ignores drift")
     else:
         out.append("engines ran at the same time (parallel): contended, labelled so")
+    precision = settings.get("precision", "fp32")
+    if precision in ("bf16", "fp16"):
+        scale = (f"; the same dynamic loss scale from {INITIAL_LOSS_SCALE:g} on both"
+                 if precision == "fp16" else "")
+        out.append(f"same precision: {precision} on both (torch.autocast around forward and "
+                   "loss; a Keras mixed dtype policy), variables float32, logits cast to "
+                   f"float32 for the loss{scale}")
+    elif precision == "tf32":
+        out.append("same precision: float32 with TF32 matmuls and convolutions on both")
+    out.append(f"FLOP counting: {CONVENTION}")
+    out.append(f"share of peak: {PEAK_METHOD}")
     out.append(f"first step (trace/compile) and {settings.get('warmup_steps', '?')} warm-up "
                "steps reported separately; statistics use steady-state steps only (median, IQR)")
     if settings.get("isolation", "process") == "process":
@@ -289,6 +316,10 @@ def _warnings(doc: dict[str, Any], names: list[str], rows: list[FairnessRow],
         row = by_key.get("lstm_kernel")
         if row is not None and row.differs:
             out.append(FairnessWarning("warning", "lstm_kernel", "different LSTM kernels: " +
+                       ", ".join(f"{_label(n)} {v}" for n, v in row.values.items())))
+        row = by_key.get("loss_scale")
+        if row is not None and row.differs:
+            out.append(FairnessWarning("warning", "loss_scale", "different loss scaling: " +
                        ", ".join(f"{_label(n)} {v}" for n, v in row.values.items())))
         row = by_key.get("gpu_name")
         if row is not None and row.differs:
@@ -387,6 +418,10 @@ def _gpu_warnings(settings: dict[str, Any], names: list[str],
             out.append(FairnessWarning("note", "device",
                        f"{_label(n)}: CUDA device {c['gpu_ordinal']} not mapped to an "
                        f"nvidia-smi index ({c.get('gpu_index_note') or '?'})"))
+        if c.get("bf16_cpu") == "emulated":
+            out.append(FairnessWarning("note", "precision",
+                       f"{_label(n)}: this CPU has no bfloat16 instructions; oneDNN emulates "
+                       "them on AVX-512 (bf16 can be slower than fp32 here)"))
         if c.get("lstm_kernel", "").startswith("generic"):
             out.append(FairnessWarning("note", "lstm_xla",
                        f"{_label(n)}: LSTM without cuDNN under XLA (XLA cannot compile "

@@ -241,7 +241,7 @@ COUNT = integer(0)
 FRACTION = number(0.0)  # relative differences, ratios, tolerances
 _step_slowly = record({
     "step": integer(0), "phase": NAME, "loss": maybe(number()), "time_s": maybe(DURATION),
-    "outlier": maybe(flag),
+    "outlier": maybe(flag), "turn": maybe(integer(0)),
 }, required=("step",))
 
 SUMMARY = record({
@@ -257,6 +257,24 @@ ENGINE = record({
     "phases_s": maybe(mapping(maybe(DURATION), ENGINES_MAX * 4)),
     "versions": maybe(any_object), "config": maybe(record({"mode": maybe(NAME)})),
     "memory": maybe(any_object), "steps": maybe(_steps), "summary": maybe(SUMMARY),
+    # Blocks added later; their figures are read (diff.py), so typed like the others.
+    "efficiency": maybe(record({
+        **{k: maybe(number(0.0)) for k in ("flops_per_step", "achieved_flops", "peak_flops",
+                                           "share_of_peak", "best_peak_flops",
+                                           "share_of_best_peak", "datasheet_peak_flops",
+                                           "share_of_datasheet_peak")},
+        **{k: maybe(MESSAGE) for k in ("peak_source", "share_refers_to", "convention",
+                                       "datasheet_model", "best_peak_engine")},
+    })),
+    "energy": maybe(record({
+        **{k: maybe(number(0.0)) for k in ("joules", "seconds", "per_step_j", "per_sample_j",
+                                           "avg_power_w")},
+        "steps": maybe(COUNT),
+        **{k: maybe(MESSAGE) for k in ("source", "scope", "reason")},
+    })),
+    "evaluations": maybe(list_of(record({
+        "step": maybe(COUNT), "loss": maybe(number()), "accuracy": maybe(number(0.0, 1.0)),
+        "time_s": maybe(DURATION)}))),
 })
 
 SPEEDUP = record({
@@ -265,6 +283,12 @@ SPEEDUP = record({
     "unstable": maybe(flag), "significant": maybe(flag),
     "medians_s": maybe(mapping(maybe(DURATION), ENGINES_MAX)),
     "samples": maybe(mapping(maybe(COUNT), ENGINES_MAX)),
+    # Paired turns (added later).
+    "paired": maybe(flag), "pairs": maybe(COUNT), "pair_ratios": maybe(list_of(maybe(number()))),
+    "half_width": maybe(FRACTION), "doubts": maybe(list_of(MESSAGE)),
+    "confident": maybe(flag), "confidence_pct": maybe(FRACTION), "method": maybe(MESSAGE),
+    "until_confident": maybe(any_object), "calibration": maybe(any_object),
+    "drift": maybe(any_object),
 }, required=("faster", "ratio"))
 
 PARITY = record({
@@ -275,8 +299,10 @@ PARITY = record({
 })
 
 SETTINGS = record({
-    **{k: maybe(NAME) for k in ("task", "mode", "schedule", "isolation", "device", "dtype")},
-    **{k: maybe(COUNT) for k in ("steps", "warmup_steps", "batch_size", "threads")},
+    **{k: maybe(NAME) for k in ("task", "mode", "schedule", "isolation", "device", "dtype",
+                                "precision")},
+    **{k: maybe(COUNT) for k in ("steps", "warmup_steps", "batch_size", "threads", "gpu")},
+    "cudnn_autotune": maybe(flag), "measure_peak": maybe(flag),
     "seed": maybe(integer()), "slice_s": maybe(DURATION),
 })
 

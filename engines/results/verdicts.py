@@ -23,6 +23,41 @@ EARLY_TOLERANCE = {"sgd": 1e-4, "momentum": 1e-4, "adam": 1e-1}
 PARITY_TOLERANCE = {"sgd": 2e-2, "momentum": 2e-2, "adam": 2e-1}
 INFER_TOLERANCE = 1e-4  # forward passes only: nothing accumulates
 
+# In 16-bit precision the engines round differently (bfloat16 keeps 8 significant bits: one
+# rounding is up to 4e-3), so parity cannot be float32's 1e-4. Measured on the CPU built-ins,
+# bf16, SGD, max relative loss difference, eager / compiled (AMD EPYC with avx512_bf16,
+# torch 2.13, TF 2.21, one thread each):
+#   first 50 steps: mlp 5.4e-4 / 3.0e-4, cnn 9.5e-4 / 1.5e-3, lstm 4.1e-3 / 1.7e-3,
+#                   regression 7.1e-3 / 7.3e-3;
+#   whole run:      mlp 2.7e-3 / 1.8e-3 (300 steps), cnn 1.2e-2 / 6.5e-3 (200),
+#                   lstm 2.8e-2 / 3.2e-2 (200), regression 1.2e-2 / 1.5e-2 (500).
+# The bounds are about 3x the worst of these. fp16 and tf32 round 8x finer than bfloat16
+# (10 stored mantissa bits against 7) but have not been measured here (they need a GPU): they
+# keep bf16's bounds, which are loose for them, until they are. Adam's own looser bounds
+# stay where they are looser still.
+PRECISION_TOLERANCE = {  # precision -> (first EARLY_STEPS steps, whole run)
+    "fp32": (None, None),  # the optimizer's bounds above
+    "bf16": (2e-2, 1e-1),
+    "fp16": (2e-2, 1e-1),
+    "tf32": (2e-2, 1e-1),
+}
+# Forward passes in 16 bits, the loss of each batch (bf16 eager measured, 60 batches: lstm
+# 2.2e-4; mlp, cnn and regression 2.3e-6 or less).
+INFER_PRECISION_TOLERANCE = {"fp32": INFER_TOLERANCE, "bf16": 1e-3, "fp16": 1e-3,
+                             "tf32": 1e-3}
+
+
+def tolerances(optimizer: str, task: str = "train",
+               precision: str = "fp32") -> tuple[float, float]:
+    """(early-window tolerance, whole-run tolerance) of loss parity for a run."""
+    if task == "infer":
+        tol = INFER_PRECISION_TOLERANCE.get(precision, INFER_TOLERANCE)
+        return tol, tol
+    early = EARLY_TOLERANCE.get(optimizer, 1e-4)
+    drift = PARITY_TOLERANCE.get(optimizer, 2e-2)
+    p_early, p_drift = PRECISION_TOLERANCE.get(precision, (None, None))
+    return max(early, p_early or 0.0), max(drift, p_drift or 0.0)
+
 
 # Dropout makes exact parity impossible: each framework draws its own masks, so the two loss
 # curves differ from the first step. With dropout active in training the verdict is
@@ -88,23 +123,23 @@ def statistical_parity(losses_a: np.ndarray, losses_b: np.ndarray,
 
 
 def parity(losses_a: np.ndarray, losses_b: np.ndarray, optimizer: str,
-           task: str = "train", statistical: bool = False) -> dict[str, Any]:
-    """Compare two loss curves over the steps both have done (early window and whole run).
+           task: str = "train", precision: str = "fp32",
+           statistical: bool = False) -> dict[str, Any]:
+    """Compare two loss curves over the steps both have done (early window and whole run),
+    against the bounds of the run's optimizer, task and precision.
 
     `statistical`: the run trains with dropout (trains_with_dropout), so the curves are
     compared statistically (statistical_parity) rather than step by step."""
     if statistical:
-        return statistical_parity(losses_a, losses_b)
+        return {**statistical_parity(losses_a, losses_b), "precision": precision}
     n = min(len(losses_a), len(losses_b))
-    if task == "infer":
-        tol = early_tol = INFER_TOLERANCE
-    else:
-        tol = PARITY_TOLERANCE.get(optimizer, 2e-2)
-        early_tol = EARLY_TOLERANCE.get(optimizer, 1e-4)
-    out: dict[str, Any] = {"method": "exact", "steps_compared": int(n), "max_abs_loss_diff": None,
+    early_tol, tol = tolerances(optimizer, task, precision)
+    out: dict[str, Any] = {"method": "exact", "steps_compared": int(n),
+                           "max_abs_loss_diff": None,
                            "max_rel_loss_diff": None, "tolerance": tol,
                            "within_tolerance": None, "early_steps": min(n, EARLY_STEPS),
-                           "early_max_rel_loss_diff": None, "early_tolerance": early_tol}
+                           "early_max_rel_loss_diff": None, "early_tolerance": early_tol,
+                           "precision": precision}
     if n == 0:
         return out
     a = np.asarray(losses_a[:n], dtype=np.float64)
@@ -127,7 +162,8 @@ def parity(losses_a: np.ndarray, losses_b: np.ndarray, optimizer: str,
 
 
 def evaluation_parity(evals_a: list[Any], evals_b: list[Any], optimizer: str,
-                      task: str = "train", statistical: bool = False) -> dict[str, Any]:
+                      task: str = "train", statistical: bool = False,
+                      precision: str = "fp32") -> dict[str, Any]:
     """Compare two engines' held-out evaluations (protocol.Evaluation) made after the same
     steps, by the same rule as the training losses: exact (an evaluation within the first
     EARLY_STEPS steps to the early tolerance, later ones to the drift tolerance), or, with
@@ -138,8 +174,7 @@ def evaluation_parity(evals_a: list[Any], evals_b: list[Any], optimizer: str,
     dropout they differed by up to 6 points."""
     by_step = {e.step: e for e in evals_b}
     pairs = [(e, by_step[e.step]) for e in evals_a if e.step in by_step]
-    tol = PARITY_TOLERANCE.get(optimizer, 2e-2) if task == "train" else INFER_TOLERANCE
-    early_tol = EARLY_TOLERANCE.get(optimizer, 1e-4) if task == "train" else INFER_TOLERANCE
+    early_tol, tol = tolerances(optimizer, task, precision)
     out: dict[str, Any] = {
         "method": "statistical" if statistical else "exact",
         "evaluations_compared": len(pairs), "max_abs_loss_diff": None,
@@ -232,19 +267,25 @@ def speedup(times: dict[str, np.ndarray], seed: int = 0, n_boot: int = N_BOOT,
 # Output parity tolerance: float32 forward passes of the same weights on the same batch agree to
 # ~1e-6 (MLP, LSTM) .. ~1e-5 (CNN with oneDNN); relative to the largest output magnitude.
 OUTPUT_TOLERANCE = 1e-4
+# 16-bit forward passes round every layer's output (bf16 eager measured on batch 0: lstm
+# 4.4e-3; mlp, cnn and regression agreed exactly).
+OUTPUT_PRECISION_TOLERANCE = {"fp32": OUTPUT_TOLERANCE, "bf16": 1.5e-2, "fp16": 1.5e-2,
+                              "tf32": 1.5e-2}
 
 
 def output_parity(outputs: dict[str, Any], batch_size: int | None = None,
-                  batch_index: int = 0) -> dict[str, Any] | None:
+                  batch_index: int = 0, precision: str = "fp32") -> dict[str, Any] | None:
     """Max |difference| of two engines' outputs (logits) on the same batch, or None."""
     arrays = {n: np.asarray(o, dtype=np.float64) for n, o in outputs.items() if o is not None}
     if len(arrays) != 2:
         return None
     (na, a), (nb, b) = arrays.items()
-    base = {"engines": [na, nb], "batch_index": batch_index, "batch_size": batch_size}
+    tolerance = OUTPUT_PRECISION_TOLERANCE.get(precision, OUTPUT_TOLERANCE)
+    base = {"engines": [na, nb], "batch_index": batch_index, "batch_size": batch_size,
+            "precision": precision}
     if a.shape != b.shape:
         return {**base, "shape": [list(a.shape), list(b.shape)], "max_abs_diff": None,
-                "max_rel_diff": None, "tolerance": OUTPUT_TOLERANCE, "within_tolerance": False,
+                "max_rel_diff": None, "tolerance": tolerance, "within_tolerance": False,
                 "error": f"output shapes differ: {a.shape} vs {b.shape}"}
     diff = np.abs(a - b)
     finite = bool(np.isfinite(diff).all())
@@ -252,5 +293,5 @@ def output_parity(outputs: dict[str, Any], batch_size: int | None = None,
     max_abs = float(np.nanmax(diff)) if diff.size else 0.0
     return {**base, "shape": list(a.shape), "max_abs_diff": max_abs if finite else None,
             "max_rel_diff": max_abs / scale if finite else None,
-            "tolerance": OUTPUT_TOLERANCE,
-            "within_tolerance": bool(finite and max_abs / scale <= OUTPUT_TOLERANCE)}
+            "tolerance": tolerance,
+            "within_tolerance": bool(finite and max_abs / scale <= tolerance)}

@@ -7,6 +7,8 @@ import textwrap
 from rich.text import Text
 from textual.widget import Widget
 
+from engines.efficiency import flops_rate_text
+
 from ..formatting import DASH, fmt_bytes, fmt_count, fmt_duration, fmt_eta, fmt_value, progress_bar
 from ..live_model import EngineView
 
@@ -103,6 +105,28 @@ def held_out_line(view: EngineView) -> Text:
     return line
 
 
+def efficiency_line(view: EngineView, width: int = 80) -> Text:
+    """'54.2 GFLOP/s · 92 % of measured peak' (and the datasheet's share on a known GPU, where
+    there is room); why there is no share when there is none."""
+    rate = flops_rate_text(view.achieved_flops, f"{DASH} FLOP/s")
+    line = Text(rate, "bold" if view.achieved_flops is not None else "dim")
+    if view.simulated:
+        line.append(" (simulated)", "dim")
+    elif view.share_of_peak is not None:
+        share = f" · {view.share_of_peak:.0%}".replace("%", " %")
+        tail = share + " of measured peak"
+        if len(rate) + len(tail) > width:
+            tail = share + " of peak"
+        line.append(tail)
+        if view.datasheet_share is not None and view.datasheet_model:
+            extra = f" · {view.datasheet_share:.0%} of {view.datasheet_model} datasheet"
+            if line.cell_len + len(extra) <= width:
+                line.append(extra.replace("%", " %"), "dim")
+    elif view.peak_note:
+        line.append(f" · {view.peak_note}", "dim")
+    return line
+
+
 def note_line(view: EngineView, width: int = 80) -> Text:
     """The error when the engine failed; otherwise import/build times (and a caveat)."""
     if view.error and view.status in ("failed", "unavailable"):
@@ -142,6 +166,7 @@ def render_view(view: EngineView, width: int) -> Text:
             if k == 0:
                 line.append("  ")
         lines.append(line)
+    lines.append(efficiency_line(view, width))
     if view.evaluates:
         lines.append(held_out_line(view))
     note = note_line(view, width)

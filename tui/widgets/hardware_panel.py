@@ -86,8 +86,43 @@ def _unknown_here(view: HardwareView, name: str, gpu: dict, gpus: list[dict],
     return gpu.get("index") == index
 
 
+def _energy_text(e: dict) -> tuple[str, str | None]:
+    """(text, why there is no figure): ('212 W · 1.21 mJ/sample', None), ('measuring (…)',
+    None) or ('n/a (why)', why)."""
+    watts, per_sample = e.get("avg_power_w"), e.get("per_sample_j")
+    if watts is not None and per_sample is not None:
+        per = f"{per_sample * 1e3:.3g} mJ" if per_sample < 1 else f"{per_sample:.3g} J"
+        return f"{watts:.0f} W · {per}/sample", None
+    if e.get("source") is not None and e.get("reason") == "no steady steps measured yet":
+        return "measuring (figures at the end of the run)", None
+    why = str(e.get("reason") or "not measured")
+    return f"n/a ({why})", why
+
+
+def energy_line(view: HardwareView) -> Text | None:
+    """Average power and energy per sample of each engine over its steady steps, or "n/a"
+    and why (said once when it is the same for every engine); None without real engines."""
+    if not view.energy:
+        return None
+    texts = {n: _energy_text(e) for n, e in view.energy.items()}
+    out = Text("energy ", "dim")
+    reasons = {why for _, why in texts.values()}
+    if len(texts) > 1 and len(reasons) == 1 and None not in reasons:
+        out.append(f"n/a: {reasons.pop()}", "dim")
+        return out
+    for i, (name, label) in enumerate(view.labels.items()):
+        if name not in texts:
+            continue
+        text, why = texts[name]
+        if len(out) > len("energy "):
+            out.append("  │  ", "dim")
+        out.append(label, engine_color(name, i))
+        out.append(f" {text}", "dim" if why else "")
+    return out
+
+
 def render_hardware(view: HardwareView) -> Text:
-    """The panel's text: a CPU line and the GPU lines."""
+    """The panel's text: a CPU line, the GPU lines and the energy line."""
     if not view.enabled:
         return Text("telemetry off (--no-telemetry): no CPU/GPU samples", style="dim")
     if view.sample is None:
@@ -96,6 +131,9 @@ def render_hardware(view: HardwareView) -> Text:
             lines += gpu_lines(view)
     else:
         lines = [cpu_line(view)] + gpu_lines(view)
+    energy = energy_line(view)
+    if energy is not None:
+        lines.append(energy)
     return Text("\n").join(lines)
 
 

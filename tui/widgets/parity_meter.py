@@ -118,11 +118,13 @@ def render_parity(view: ParityView, width: int) -> Text:
     out.append(f"now {fmt_sci(view.last_rel)} · max {fmt_sci(view.max_rel)} ")
     verdict, style = _verdict(view, "✓ within", "✗ MISMATCH")
     early_tol = view.early_tolerance
+    # The bounds are the precision's: named unless float32 (the default, and the tightest).
+    named = "" if view.precision == "fp32" else f" {view.precision}"
     if early_tol is not None and early_tol != view.tolerance:
         # Early steps are held to the strict bound: show both, early first.
-        tail = f" tol {_short(early_tol)}→{_short(view.tolerance)} "
+        tail = f"{named} tol {_short(early_tol)}→{_short(view.tolerance)} "
     else:
-        tail = f" tol {view.tolerance:.0e} "
+        tail = f"{named} tol {view.tolerance:.0e} "
     return _close(out, width, (effective_rel(view), view.tolerance, FLOOR), tail,
                   (verdict, style), f" ({view.steps_compared:,} steps)")
 
