@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from scenarios import Scenario
+from scenarios.spec import MAX_BATCH_SIZE, MAX_STEPS
 
 from .precision import PRECISIONS, device_refusal
 
@@ -15,6 +16,10 @@ MODES = ("eager", "compiled", "xla")
 SCHEDULES = ("alternate", "sequential", "parallel")
 ISOLATIONS = ("process", "thread")
 DEVICES = ("cpu", "cuda")
+
+#: Threads per engine, at most: beyond any machine this runs on, and far below what overflows
+#: inside a framework (an int32 thread count).
+MAX_THREADS = 1024
 
 # Step phases, as in the export: the first step (trace/compile), warm-up steps, steady steps,
 # and "resume": the first step after the other engine had its turn (kept out of statistics).
@@ -82,10 +87,11 @@ class RunSettings:
             ("schedule", self.schedule in SCHEDULES, " | ".join(SCHEDULES)),
             ("isolation", self.isolation in ISOLATIONS, " | ".join(ISOLATIONS)),
             ("device", self.device in DEVICES, " | ".join(DEVICES)),
-            ("steps", isinstance(self.steps, int) and self.steps >= 1, "a positive integer"),
-            ("batch_size", isinstance(self.batch_size, int) and self.batch_size >= 1,
-             "a positive integer"),
-            ("threads", isinstance(self.threads, int) and self.threads >= 1, "a positive integer"),
+            ("steps", _count(self.steps, MAX_STEPS), f"a positive integer up to {MAX_STEPS:,}"),
+            ("batch_size", _count(self.batch_size, MAX_BATCH_SIZE),
+             f"a positive integer up to {MAX_BATCH_SIZE:,}"),
+            ("threads", _count(self.threads, MAX_THREADS),
+             f"a positive integer up to {MAX_THREADS:,}"),
             ("warmup_steps", isinstance(self.warmup_steps, int) and self.warmup_steps >= 0,
              "an integer >= 0"),
             ("dtype", self.dtype == "float32", "float32"),
@@ -105,6 +111,11 @@ class RunSettings:
             raise ValueError(f"warmup_steps: expected fewer than the {self.steps} steps "
                              f"(the first step and warm-up leave no steady step to measure), "
                              f"got {self.warmup_steps}")
+
+
+def _count(value: Any, maximum: int) -> bool:
+    """Whether `value` is an integer from 1 to `maximum` (True is not a count)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= maximum
 
 
 def settings_for(scenario: Scenario, **overrides: Any) -> RunSettings:

@@ -8,8 +8,27 @@ catalogue declares its fields with these kinds, so the loader validates layers f
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
+
+#: The largest value of an integer field unless the field says otherwise (units, filters,
+#: kernel sizes, classes, input dimensions, ...): far beyond what a comparison on one machine
+#: can run, small enough that every size computed from such fields stays a finite float.
+MAX_COUNT = 2**20
+#: The largest value of a number field unless the field says otherwise.
+MAX_NUMBER = 1e6
+#: The most characters of a refused value quoted in a message (a value is data, and may be
+#: a 4,000-digit integer or a megabyte of text).
+SHOWN_CHARS = 40
+
+
+def shown(value: Any) -> str:
+    """`value` as a message quotes it: its repr, cut to SHOWN_CHARS characters."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**SHOWN_CHARS:
+        return f"an integer of {len(str(abs(value)))} digits"  # repr of a huge int is slow
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS - 1] + "…"
 
 
 class FieldValueError(ValueError):
@@ -30,14 +49,20 @@ class FieldKind:
 
     def refuse(self, value: Any) -> FieldValueError:
         """The error for a value that does not fit."""
-        return FieldValueError(f"expected {self.expectation}, got {value!r}")
+        return FieldValueError(f"expected {self.expectation}, got {shown(value)}")
+
+
+def _too_large(maximum: float | int, value: Any) -> FieldValueError:
+    return FieldValueError(f"expected at most {maximum:,} (the documented maximum), "
+                           f"got {shown(value)}")
 
 
 @dataclass(frozen=True)
 class Int(FieldKind):
-    """A whole number, at least `minimum` (None: any); `true` is not a number here."""
+    """A whole number from `minimum` (None: any) to `maximum`; `true` is not a number here."""
 
     minimum: int | None = 1
+    maximum: int = MAX_COUNT
 
     @property
     def expectation(self) -> str:  # type: ignore[override]
@@ -51,15 +76,19 @@ class Int(FieldKind):
             raise self.refuse(value)
         if self.minimum is not None and value < self.minimum:
             raise self.refuse(value)
+        if value > self.maximum:
+            raise _too_large(self.maximum, value)
         return value
 
 
 @dataclass(frozen=True)
 class Float(FieldKind):
-    """A number (an integer is accepted and converted): positive, or >= 0, and below `below`."""
+    """A finite number (an integer is accepted and converted): positive, or >= 0, below
+    `below` (exclusive) and at most `maximum`."""
 
     positive: bool = True
     below: float | None = None
+    maximum: float = MAX_NUMBER
 
     @property
     def expectation(self) -> str:  # type: ignore[override]
@@ -69,10 +98,17 @@ class Float(FieldKind):
     def parse(self, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.refuse(value)
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            raise FieldValueError(f"expected a finite number, got {shown(value)}") from None
         fits = number > 0 if self.positive else number >= 0  # also refuses NaN
         if not fits or (self.below is not None and not number < self.below):
             raise self.refuse(number)
+        if not math.isfinite(number):  # TOML writes inf
+            raise FieldValueError(f"expected a finite number, got {number!r}")
+        if number > self.maximum:
+            raise _too_large(self.maximum, number)
         return number
 
 
@@ -94,17 +130,23 @@ class Choice(FieldKind):
 
 @dataclass(frozen=True)
 class Shape(FieldKind):
-    """A non-empty list of positive integers, such as an input shape."""
+    """A list of 1 to `max_rank` positive integers, each at most `maximum`: an input shape."""
 
-    expectation = "a list of positive integers"
+    max_rank: int = 8
+    maximum: int = MAX_COUNT
+
+    @property
+    def expectation(self) -> str:  # type: ignore[override]
+        return f"a list of 1 to {self.max_rank} positive integers"
 
     def parse(self, value: Any) -> tuple[int, ...]:
-        if not isinstance(value, list) or not value:
+        if not isinstance(value, list) or not 1 <= len(value) <= self.max_rank:
             raise self.refuse(value)
+        dims = Int(maximum=self.maximum)
         try:
-            return tuple(Int().parse(x) for x in value)
-        except FieldValueError:
-            raise self.refuse(value) from None
+            return tuple(dims.parse(x) for x in value)
+        except FieldValueError as err:  # say which entry, and why
+            raise FieldValueError(f"{err} in {shown(value)}") from None
 
 
 @dataclass(frozen=True)
@@ -167,6 +209,15 @@ class LayerList(OfType):
 
     expectation = "a list of layer tables"
     python_type = list
+    #: The most layers one list may hold (a block's inner list included).
+    max_items = 1000
+
+    def parse(self, value: Any) -> Any:
+        value = super().parse(value)
+        if len(value) > self.max_items:
+            raise FieldValueError(f"expected at most {self.max_items:,} layers, "
+                                  f"got {len(value):,}")
+        return value
 
 
 @dataclass(frozen=True)

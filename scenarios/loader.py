@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 from importlib import resources
 from pathlib import Path
@@ -24,6 +26,7 @@ from .fields import (
     Shape,
     Table,
     Text,
+    shown,
 )
 from .layers import LAYER_TYPES, LayerMisfit, LayerSpec, layer_type
 from .shapes import infer_stack
@@ -31,12 +34,23 @@ from .spec import (
     DATA_KINDS,
     DEFAULT_HOLDOUT,
     LOSSES,
+    MAX_BATCH_SIZE,
+    MAX_SAMPLES,
+    MAX_SEED,
+    MAX_STEPS,
     OPTIMIZERS,
     DataSpec,
     Scenario,
     ScenarioError,
     TrainSpec,
 )
+
+#: A scenario file is a few hundred bytes; a larger file is not one (or not sane).
+MAX_FILE_BYTES = 2**20
+#: Tables and lists nest at most this deep (a block of layers inside a block adds two).
+MAX_DEPTH = 32
+#: The start of the message for a failure the loader has no specific check for.
+UNFORESEEN = "cannot be loaded: unexpected problem"
 
 _TOP_KEYS = {"name", "description", "data", "model", "train"}
 _DATA_KEYS = {"kind", "samples", "input_shape", "classes", "outputs", "seed", "noise",
@@ -61,6 +75,7 @@ class _Fields:
         raise ScenarioError(message, source=self.source, field=field)
 
     def name(self, key: str) -> str:
+        key = key if len(key) <= 40 else shown(key)  # a key is data too: keep messages short
         return f"{self.prefix}.{key}" if self.prefix else key
 
     def check_keys(self, allowed: set[str], what: str) -> None:
@@ -106,8 +121,8 @@ def parse_scenario(doc: dict[str, Any], source: str, builtin: bool = False) -> S
     t.check_keys(_TRAIN_KEYS, "[train]")
     optimizer = t.read("optimizer", Choice(OPTIMIZERS))
     lr = t.read("learning_rate", Float())
-    batch_size = t.read("batch_size", Int())
-    steps = t.read("steps", Int())
+    batch_size = t.read("batch_size", Int(maximum=MAX_BATCH_SIZE))
+    steps = t.read("steps", Int(maximum=MAX_STEPS))
     loss = t.read("loss", Choice(LOSSES))
     fraction = Float(below=1.0)
     train = TrainSpec(
@@ -115,8 +130,8 @@ def parse_scenario(doc: dict[str, Any], source: str, builtin: bool = False) -> S
         momentum=t.read("momentum", fraction, 0.9),
         beta1=t.read("beta1", fraction, 0.9),
         beta2=t.read("beta2", fraction, 0.999),
-        epsilon=t.read("epsilon", Float(), 1e-7),
-        eval_every=t.read("eval_every", Int(), None),
+        epsilon=t.read("epsilon", Float(maximum=1.0), 1e-7),
+        eval_every=t.read("eval_every", Int(maximum=MAX_STEPS), None),
     )
     if batch_size > data.samples:
         t.fail("[train].batch_size",
@@ -178,7 +193,7 @@ def _synthetic_data(d: _Fields) -> DataSpec:
     d.check_keys(_DATA_KEYS, "[data]")
     kind = d.read("kind", Choice(DATA_KINDS))
     digits = kind == "digits"
-    samples = d.read("samples", Int(), DIGITS_SAMPLES if digits else REQUIRED)
+    samples = d.read("samples", Int(maximum=MAX_SAMPLES), DIGITS_SAMPLES if digits else REQUIRED)
     input_shape = d.read("input_shape", Shape())
     if digits:
         _check_digits(d, samples, input_shape)
@@ -196,8 +211,8 @@ def _synthetic_data(d: _Fields) -> DataSpec:
         classes, outputs = d.read("classes", Int(), DIGITS_CLASSES if digits else REQUIRED), None
         if classes < 2:
             d.fail("[data].classes", f"expected at least 2 classes, got {classes}")
-    seed = d.read("seed", Int(minimum=None), 0)
-    noise = d.read("noise", Float(positive=False), 0.5)
+    seed = d.read("seed", Int(minimum=0, maximum=MAX_SEED), 0)
+    noise = d.read("noise", Float(positive=False, maximum=1000.0), 0.5)
     holdout = d.read("holdout", Float(positive=False, below=1.0), DEFAULT_HOLDOUT.get(kind, 0.0))
     return DataSpec(kind, samples, input_shape, classes, outputs, seed, noise, holdout)
 
@@ -207,8 +222,8 @@ def _token_data(d: _Fields) -> DataSpec:
     d.check_keys(_TOKEN_KEYS, "[data] of kind \"tokens\"")
     vocab = d.read("vocab", Int(minimum=2))
     seq_len = d.read("seq_len", Int())
-    samples = d.read("samples", Int())
-    seed = d.read("seed", Int(minimum=None), 0)
+    samples = d.read("samples", Int(maximum=MAX_SAMPLES))
+    seed = d.read("seed", Int(minimum=0, maximum=MAX_SEED), 0)
     return DataSpec("tokens", samples, (seq_len,), seed=seed, vocab=vocab)
 
 
@@ -242,20 +257,106 @@ def _parse_layer(raw: Any, source: str, path: str) -> LayerSpec:
 
 
 def load_scenario(path: str | Path, builtin: bool = False) -> Scenario:
-    """Read and validate one scenario file."""
+    """Read and validate one scenario file; whatever is wrong with it raises ScenarioError
+    naming the file (never another exception: a file is data, and may be anything)."""
     path = Path(path)
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        doc = parse_toml(read_capped(path), source)
+        return parse_scenario(doc, source, builtin=builtin)
+    except ScenarioError:
+        raise
+    except RecursionError:
+        raise ScenarioError(f"nested too deeply (at most {MAX_DEPTH} levels)",
+                            source=source) from None
+    except MemoryError:
+        raise ScenarioError("too large to load (out of memory)", source=source) from None
+    except Exception as err:  # noqa: BLE001 - a case nobody foresaw is refused, not a crash
+        raise ScenarioError(f"{UNFORESEEN} ({type(err).__name__}: {shown(str(err))})",
+                            source=source) from None
+
+
+def read_capped(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of `path` when it is a regular file of at most `limit` bytes.
+
+    Never blocks nor floods: what is not a regular file (a FIFO, /dev/zero, a directory, a
+    socket) is refused before it is opened, the file is opened non-blocking and checked again
+    (it may have been swapped), and at most `limit` + 1 bytes are read (a size can lie).
+    Raises ScenarioError naming the file (a symlink loop is an OSError: cannot read).
+    """
+    source = str(path)
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise ScenarioError(f"{_file_kind(st.st_mode)}, not a scenario file", source=source)
+        if st.st_size > limit:
+            raise ScenarioError(f"too large for a scenario file ({st.st_size:,} bytes; at "
+                                f"most {limit:,})", source=source)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
+                     | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise ScenarioError("no such file", source=source) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ScenarioError(f"cannot read file: {err}", source=source) from None
+    except OSError as err:
+        raise ScenarioError(f"cannot read file ({err.strerror or err})", source=source) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ScenarioError("not a regular file, not a scenario file", source=source)
+        data = b""
+        while len(data) <= limit:
+            chunk = os.read(fd, limit + 1 - len(data))
+            if not chunk:
+                break
+            data += chunk
+        if len(data) > limit:
+            raise ScenarioError(f"larger than {limit:,} bytes, not a scenario file",
+                                source=source)
+        return data
+    except OSError as err:  # EAGAIN from a file that would block, EIO, ...
+        raise ScenarioError(f"cannot read file ({err.strerror or err})", source=source) from None
+    finally:
+        os.close(fd)
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def parse_toml(data: bytes, source: str) -> dict[str, Any]:
+    """The TOML document in `data` (UTF-8), nested at most MAX_DEPTH deep."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ScenarioError(f"not UTF-8 text (byte {err.start})", source=source) from None
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ScenarioError(f"TOML syntax error: {err}", source=source) from None
-    return parse_scenario(doc, source, builtin=builtin)
+    except RecursionError:  # tomllib recurses per level of [[[...]]]
+        raise ScenarioError(f"nested too deeply (at most {MAX_DEPTH} levels)",
+                            source=source) from None
+    except ValueError as err:  # an integer of more than 4,300 digits
+        raise ScenarioError(f"TOML value not readable: {shown(str(err))}",
+                            source=source) from None
+    if _depth(doc) > MAX_DEPTH:
+        raise ScenarioError(f"nested too deeply (at most {MAX_DEPTH} levels)", source=source)
+    return doc
+
+
+def _depth(value: Any) -> int:
+    """How deep tables and lists nest in `value` (walked without recursion)."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, level = todo.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level)
+            todo.extend((v, level + 1) for v in (item.values() if isinstance(item, dict)
+                                                 else item))
+    return deepest
 
 
 def builtin_paths() -> list[Path]:
@@ -279,23 +380,42 @@ def discover(
 ) -> tuple[list[Scenario], list[ScenarioError]]:
     """Built-ins, then every *.toml in user_dir, then extra files.
 
-    A broken file in the user folder is reported, not fatal; later names replace earlier ones.
-    Files given explicitly are loaded strictly (their errors raise).
+    A broken file in the user folder, whatever is wrong with it, is reported, not fatal; later
+    names replace earlier ones. Files given explicitly are loaded strictly (their errors raise
+    ScenarioError).
     """
     by_name: dict[str, Scenario] = {s.name: s for s in load_builtins()}
     problems: list[ScenarioError] = []
-    if user_dir is not None and user_dir.is_dir():
-        for path in sorted(user_dir.glob("*.toml")):
-            try:
-                s = load_scenario(path)
-            except ScenarioError as err:
-                problems.append(err)
-                continue
-            by_name[s.name] = s
+    for path in _folder_files(user_dir, problems):
+        try:
+            s = load_scenario(path)
+        except ScenarioError as err:
+            problems.append(err)
+            continue
+        except Exception as err:  # noqa: BLE001 - the README's promise: skipped, with a warning
+            problems.append(ScenarioError(f"{UNFORESEEN} ({type(err).__name__})",
+                                          source=str(path)))
+            continue
+        by_name[s.name] = s
     for path in extra_files:
         s = load_scenario(path)
         by_name[s.name] = s
     return list(by_name.values()), problems
+
+
+def _folder_files(folder: Path | None, problems: list[ScenarioError]) -> list[Path]:
+    """The *.toml files of the user's folder, sorted; a folder that cannot be listed is a
+    problem, not an error."""
+    if folder is None:
+        return []
+    try:
+        if not folder.is_dir():
+            return []
+        return sorted(folder.glob("*.toml"))
+    except OSError as err:
+        problems.append(ScenarioError(f"cannot list the folder ({err.strerror or err})",
+                                      source=str(folder)))
+        return []
 
 
 def find(name: str, scenarios: list[Scenario]) -> Scenario:

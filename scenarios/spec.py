@@ -18,6 +18,17 @@ DEFAULT_HOLDOUT = {"digits": 0.2}
 OPTIMIZERS = ("sgd", "momentum", "adam")
 LOSSES = ("cross_entropy", "mse")
 
+# Documented maxima of the counts a scenario (and the command line) sets. Whether a run fits
+# the machine is the memory estimate's business (scenarios.budget); these only keep every
+# value sane, so that no size computed from them overflows and no run is endless.
+MAX_SAMPLES = 10_000_000
+#: Steps per engine: a longer run's saved file (about 150 bytes per step and engine) would
+#: exceed what the saved-runs reader accepts (256 MiB).
+MAX_STEPS = 500_000
+MAX_BATCH_SIZE = 2**20
+#: Seeds seed numpy's generators, which take non-negative integers.
+MAX_SEED = 2**32 - 1
+
 
 class ScenarioError(ValueError):
     """A scenario that cannot run, with the file and field that are wrong."""

@@ -10,6 +10,7 @@ from engines import Comparison, settings_for
 from engines.results.document import build_results
 from engines.results.repeats import merge_repeats, pooled_speedup, repeat_orders
 from scenarios import find, load_builtins
+from scenarios.spec import MAX_STEPS
 from tui.cli import main
 
 FAKE = {"pytorch": "fake:pytorch", "tensorflow": "fake:tensorflow"}
@@ -81,7 +82,7 @@ def test_repeats_measured_in_paired_turns_pool_the_pair_ratios_over_repeats():
 
 def test_until_confident_stops_once_the_interval_is_tight():
     scenario = find("mlp", load_builtins())
-    cap = 1_000_000
+    cap = MAX_STEPS  # never reached: it stops once confident
     settings = settings_for(scenario, steps=cap, isolation="thread", slice_s=0.2)
     comp = Comparison(scenario, settings, FAKE, telemetry=False, until_confident=5.0)
     state = comp.run()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -19,7 +20,16 @@ from engines.precision import cpu_refusal
 from engines.registry import ENGINE_NAMES, TWIN_SUFFIX, impl_name
 from engines.settings import MODES, RunSettings, settings_for
 from scenarios import Scenario, ScenarioError, discover, find
+from scenarios.budget import (
+    CPU_FLOPS_PER_THREAD,
+    LONG_RUN_S,
+    STEP_OVERHEAD_S,
+    Budget,
+    estimate,
+)
+from scenarios.spec import MAX_STEPS
 
+from .formatting import fmt_bytes, fmt_duration, fmt_flops
 from .paths import peak_cache_dir, runs_dir, user_scenario_dir
 
 # --until-confident without --steps: at most this many times the scenario's steps.
@@ -103,7 +113,10 @@ class Options:
                       telemetry=not args.no_telemetry, save_runs=not args.no_save)
         if args.no_tui or args.matrix:
             scenario = _pick_scenario(args, scenarios)
-            return cls("headless", scenario=scenario, settings=_settings(args, scenario),
+            settings = _settings(args, scenario)
+            _check_run_budget(scenario, settings, common["engines"],
+                              runs=args.repeat * (2 * len(matrix_modes) or 1))
+            return cls("headless", scenario=scenario, settings=settings,
                        until_confident=_until_confident(args), repeat=args.repeat,
                        matrix_modes=matrix_modes, **common)
         if _until_confident(args) is not None or args.repeat > 1:
@@ -113,6 +126,7 @@ class Options:
         if args.scenario or args.scenario_file or args.snapshot:
             scenario = _pick_scenario(args, scenarios)
             settings = _settings(args, scenario)
+            _check_run_budget(scenario, settings, common["engines"])
         else:
             settings = _first_fit(args, scenarios)
         if args.snapshot:
@@ -236,7 +250,7 @@ def _settings(args: argparse.Namespace, scenario: Scenario) -> RunSettings:
     faults = _faults(args)
     steps = args.steps
     if (args.until_confident is not None or args.until_stable) and steps is None:
-        steps = scenario.train.steps * UNTIL_CONFIDENT_STEP_FACTOR
+        steps = min(scenario.train.steps * UNTIL_CONFIDENT_STEP_FACTOR, MAX_STEPS)
     refusal = cpu_refusal(args.precision, args.device)
     if refusal:
         raise BadInput(f"--precision: {refusal}")
@@ -275,3 +289,51 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         if v is not None and v != getattr(defaults, k):
             out[k] = v
     return out
+
+
+# -- what a run needs --------------------------------------------------------------------------
+
+def available_memory() -> int:
+    """Bytes the machine can give a run now without swapping (psutil's `available`)."""
+    import psutil  # imported here: start-up does not need it
+
+    return int(psutil.virtual_memory().available)
+
+
+def check_budget(scenario: Scenario, settings: RunSettings, engines: int,
+                 runs: int = 1) -> str | None:
+    """Refuse (BadInput) a run estimated to need more memory than is available; else return
+    a warning when it is estimated to take hours on the CPU (`runs` whole runs), or None.
+
+    Every path to a run goes through here (the command line, the picker, `--fake` too), so a
+    run that cannot fit is refused before any engine starts. The estimate: scenarios.budget.
+    """
+    budget = estimate(scenario, settings.batch_size, settings.steps, settings.task, engines)
+    available = available_memory()
+    if budget.total > available:
+        raise BadInput(memory_refusal(scenario, budget, available))
+    seconds = runs * budget.seconds(settings.threads)
+    if settings.device == "cpu" and seconds >= LONG_RUN_S:
+        return (f"the run of {scenario.name} is estimated to take about "
+                f"{fmt_duration(seconds)} ({fmt_flops(runs * budget.flops)} at an assumed "
+                f"{CPU_FLOPS_PER_THREAD / 1e9:g} GFLOP/s per thread, {settings.threads} "
+                f"thread(s), and {STEP_OVERHEAD_S * 1e3:g} ms a step); fewer steps (--steps) "
+                f"or a smaller batch make it shorter")
+    return None
+
+
+def memory_refusal(scenario: Scenario, budget: Budget, available: int) -> str:
+    """Why a run does not fit: the estimate by term, what is available, and what to change."""
+    who = "both engines" if budget.engines == 2 else f"{budget.engines} engine(s)"
+    terms = ", ".join(f"{name} {fmt_bytes(size)}" for name, size in budget.terms().items())
+    return (f"the run of {scenario.name} needs about {fmt_bytes(budget.total)} of memory "
+            f"({who}; each: {terms}), more than the {fmt_bytes(available)} available; "
+            f"{budget.advice()}")
+
+
+def _check_run_budget(scenario: Scenario, settings: RunSettings, engines: dict[str, str],
+                      runs: int = 1) -> None:
+    """check_budget for the command line: a long run is warned about on stderr."""
+    warning = check_budget(scenario, settings, len(engines), runs)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)

@@ -15,9 +15,12 @@ from engines.precision import PRECISIONS, cpu_refusal
 from engines.registry import engine_label
 from engines.settings import DEVICES, MODES, SCHEDULES, TASKS, RunSettings, settings_for
 from scenarios import Scenario
+from scenarios.spec import MAX_STEPS
+
+from .options import BadInput, check_budget
 
 STEP_LADDER = (1, 10, 20, 50, 100, 200, 300, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000,
-               100_000, 200_000, 500_000, 1_000_000)
+               100_000, 200_000, MAX_STEPS)
 BATCH_LADDER = tuple(2 ** k for k in range(14))
 BOTH = "both"
 
@@ -79,10 +82,12 @@ class SettingsDraft:
 
     # -- resolving -----------------------------------------------------------------------
     def resolve(self, scenario: Scenario) -> tuple[RunSettings | None, str | None]:
-        """(settings, None), or (None, why) when the values do not fit this scenario."""
+        """(settings, None), or (None, why) when the values do not fit this scenario, or the
+        run would not fit in memory (the same check as the command line's)."""
         try:
             settings = settings_for(scenario, **self.overrides, **self.fixed)
-        except (ValueError, TypeError) as err:
+            check_budget(scenario, settings, len(self.selected_engines()))
+        except (ValueError, TypeError, BadInput) as err:
             return None, str(err)
         refusal = cpu_refusal(settings.precision, settings.device)
         return (None, f"precision: {refusal}") if refusal else (settings, None)

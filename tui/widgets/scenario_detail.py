@@ -18,8 +18,9 @@ from scenarios import (
     loss_floor,
     total_params,
 )
+from scenarios.budget import CPU_FLOPS_PER_THREAD, LONG_RUN_S, estimate
 
-from ..formatting import fmt_flops, fmt_params, fmt_shape
+from ..formatting import fmt_bytes, fmt_duration, fmt_flops, fmt_params, fmt_shape
 
 
 def describe_data(scenario: Scenario) -> str:
@@ -100,6 +101,18 @@ def cost_line(scenario: Scenario, settings: RunSettings | None) -> str:
     return f"≈ {fmt_flops(flops)} per {what} at batch {batch}"
 
 
+def memory_line(scenario: Scenario, settings: RunSettings) -> str:
+    """The run's estimated memory (scenarios.budget), and its time when that is hours. (Whether
+    it fits this machine is the settings' check: SettingsDraft.resolve.)"""
+    budget = estimate(scenario, settings.batch_size, settings.steps, settings.task)
+    text = f"≈ {fmt_bytes(budget.total)} for both engines"
+    seconds = budget.seconds(settings.threads)
+    if settings.device == "cpu" and seconds >= LONG_RUN_S:
+        text += (f", ≈ {fmt_duration(seconds)} to run at "
+                 f"{CPU_FLOPS_PER_THREAD / 1e9:g} GFLOP/s per thread")
+    return text
+
+
 class ScenarioDetail(VerticalScroll):
     """The picker's right-hand pane for the highlighted scenario."""
 
@@ -124,6 +137,8 @@ class ScenarioDetail(VerticalScroll):
         parts.append(Text.assemble(("train  ", "dim"), describe_training(scenario, settings)))
         try:
             parts.append(Text.assemble(("cost   ", "dim"), cost_line(scenario, settings)))
+            if settings is not None:  # else the settings form says why they do not fit
+                parts.append(Text.assemble(("memory ", "dim"), memory_line(scenario, settings)))
             parts += [Text(""), layer_table(scenario)]
         except ScenarioError as err:  # validated on load; kept for safety
             parts.append(Text(str(err), style="red"))
