@@ -12,6 +12,7 @@ from engines.settings import RunSettings
 from scenarios import Scenario, ScenarioError, flops_per_step, infer_stack, total_params
 
 from ..formatting import fmt_flops, fmt_params, fmt_shape
+from ..safe_text import plain
 
 
 def describe_data(scenario: Scenario) -> str:
@@ -70,8 +71,8 @@ class ScenarioDetail(VerticalScroll):
             self.border_title = "scenario"
             body.update(Text("No scenario matches the filter.", style="dim"))
             return
-        self.border_title = scenario.name
-        parts: list = [Text(scenario.description, style="bold"), Text("")]
+        self.border_title = plain(scenario.name)  # a Text: data, never markup
+        parts: list = [plain(scenario.description, style="bold"), Text("")]
         label = Text.assemble(("data   ", "dim"), describe_data(scenario))
         parts.append(label)
         parts.append(Text.assemble(("train  ", "dim"), describe_training(scenario, settings)))
