@@ -3,13 +3,17 @@
     .venv/bin/python benchmarks/bench_tui.py            # fake engines (seconds)
     .venv/bin/python benchmarks/bench_tui.py --real     # also with PyTorch and TensorFlow
 
-1. launch to first frame: `python -m tui` in a pseudo-terminal, until the picker is drawn;
+1. start-up as a new user meets it: `python -m tui` in a pseudo-terminal (120x40) until the
+   picker is usable (its list and the detail of the first scenario drawn, then a key press
+   answered), against a minimal Textual app of the same shape (benchmarks/minimal_app.py)
+   measured the same way, launches interleaved; printed as a ratio, with the load average;
 2. key latency while both engines train: a key press in the pseudo-terminal until the screen
    bytes that answer it arrive (the loss chart's title switching linear <-> log);
 3. redraw cost of one dashboard frame with 1e3 and 1e6 recorded steps per engine;
 4. with --real: the UI's cost on step times (same run headless with --no-tui vs in the app).
 
-Targets on the reference 2-core machine: first frame < 1 s, keys < 100 ms, redraw flat.
+Targets on the reference 2-core machine: usable picker within 1.5x of the minimal app, keys
+< 100 ms, redraw flat.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import asyncio
 import json
 import os
 import select
+import shlex
+import shutil
 import signal
 import statistics
 import subprocess
@@ -31,12 +37,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 CLI = [sys.executable, "-m", "tui"]
+MINIMAL_APP = [sys.executable, str(ROOT / "benchmarks" / "minimal_app.py")]
+DOWN = "\x1b[B"
 
 
 class Terminal:
-    """The app in a pseudo-terminal; a thread drains its output."""
+    """The app in a pseudo-terminal; a thread drains its output. `command`: another program
+    than `python -m tui` (whose arguments are then ignored)."""
 
-    def __init__(self, args: list[str], size=(120, 40)):
+    def __init__(self, args: list[str], size=(120, 40), command: list[str] | None = None):
         import fcntl
         import struct
         import termios
@@ -45,7 +54,8 @@ class Terminal:
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
         env = {**os.environ, "TERM": "xterm-256color"}
         self.t0 = time.perf_counter()
-        self.proc = subprocess.Popen([*CLI, *args], stdin=slave, stdout=slave, stderr=slave,
+        self.proc = subprocess.Popen(command or [*CLI, *args], stdin=slave, stdout=slave,
+                                     stderr=slave,
                                      cwd=ROOT, env=env, start_new_session=True)
         os.close(slave)
         self.master = master
@@ -69,16 +79,17 @@ class Terminal:
         with self.lock:
             return len(self.out)
 
-    def wait_text(self, text: str, since: int = 0, timeout: float = 30.0) -> float:
-        """Seconds until `text` appears in the output after offset `since`."""
-        needle = text.encode()
+    def wait_text(self, *texts: str, since: int = 0, timeout: float = 30.0) -> float:
+        """Seconds until every one of `texts` has appeared in the output after offset
+        `since`."""
+        needles = [t.encode() for t in texts]
         t0 = time.perf_counter()
         while True:
             with self.lock:
-                if self.out.find(needle, since) >= 0:
+                if all(self.out.find(n, since) >= 0 for n in needles):
                     return time.perf_counter() - t0
             if time.perf_counter() - t0 > timeout:
-                raise TimeoutError(text)
+                raise TimeoutError(texts)
             time.sleep(0.001)
 
     def press(self, key: str) -> None:
@@ -96,15 +107,69 @@ class Terminal:
         return time.perf_counter() - t0
 
 
-def first_frame(runs: int) -> list[float]:
-    """Launch-to-first-frame, real engines configured (they are not imported before a run)."""
-    times = []
+def launch_to_usable(command: list[str] | None, drawn: tuple[str, ...],
+                     answer: str) -> tuple[float, float]:
+    """(seconds to the first frame with every text of `drawn`, seconds until a down-arrow
+    pressed right then is answered with `answer`), from the launch."""
+    term = Terminal([], command=command)
+    term.wait_text(*drawn, timeout=60)
+    frame = time.perf_counter() - term.t0
+    since = term.mark()
+    term.press(DOWN)
+    term.wait_text(answer, since=since, timeout=30)
+    usable = time.perf_counter() - term.t0
+    term.quit()
+    return frame, usable
+
+
+def tmux_launch_to_usable(command: list[str] | None, drawn: tuple[str, ...],
+                          answer: str) -> tuple[float, float]:
+    """launch_to_usable the way the issue measured it: a tmux window of 120x40 whose text is
+    read with `capture-pane` (every 10 ms) until it shows `drawn`, then `answer` after Down."""
+    folder = tempfile.mkdtemp(prefix="fwcompare-bench-tmux-")
+    tmux = ["tmux", "-S", os.path.join(folder, "socket")]  # a server of its own
+    session = "bench"
+
+    def screen() -> str:
+        return subprocess.run([*tmux, "capture-pane", "-p", "-t", session],
+                              capture_output=True, text=True).stdout
+
+    def wait(texts: tuple[str, ...], t0: float) -> float:
+        while not all(t in screen() for t in texts):
+            if time.perf_counter() - t0 > 60:
+                raise TimeoutError(texts)
+            time.sleep(0.01)
+        return time.perf_counter() - t0
+
+    cmd = shlex.join(command or CLI)
+    t0 = time.perf_counter()
+    subprocess.run([*tmux, "new-session", "-d", "-s", session, "-x", "120", "-y", "40",
+                    f"cd {shlex.quote(str(ROOT))} && exec {cmd}"], check=True)
+    try:
+        frame = wait(drawn, t0)
+        subprocess.run([*tmux, "send-keys", "-t", session, "Down"], check=True)
+        usable = wait((answer,), t0)
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+    return frame, usable
+
+
+def start_up(runs: int, tmux: bool = False) -> dict[str, list[float]]:
+    """Launch-to-usable of the picker and of the minimal app, interleaved (so load drifts hit
+    both alike): first frames and usable times of each. `tmux`: measured in tmux."""
+    launch = tmux_launch_to_usable if tmux else launch_to_usable
+    out: dict[str, list[float]] = {"app": [], "app_frame": [], "minimal": [],
+                                   "minimal_frame": []}
     for _ in range(runs):
-        term = Terminal([])
-        term.wait_text("Scenarios", timeout=30)
-        times.append(time.perf_counter() - term.t0)
-        term.quit()
-    return times
+        # The picker: the list and the first scenario's layer table; the key moves to cnn.
+        frame, usable = launch(None, ("regression", "params"), "Small CNN")
+        out["app_frame"].append(frame)
+        out["app"].append(usable)
+        frame, usable = launch(MINIMAL_APP, ("regression", "selected mlp"), "selected cnn")
+        out["minimal_frame"].append(frame)
+        out["minimal"].append(usable)
+    return out
 
 
 def key_latency(args: list[str], presses: int, label: str) -> tuple[list[float], float]:
@@ -229,8 +294,9 @@ def ui_cost_on_steps(steps: int) -> dict:
 def fmt(xs: list[float], unit="ms", scale=1e3) -> str:
     xs = sorted(x * scale for x in xs)
     p95 = xs[min(len(xs) - 1, int(0.95 * len(xs)))]
-    return (f"median {statistics.median(xs):.1f} {unit}, p95 {p95:.1f} {unit}, "
-            f"max {xs[-1]:.1f} {unit} (n={len(xs)})")
+    digits = 2 if unit == "s" else 1
+    return (f"median {statistics.median(xs):.{digits}f} {unit}, p95 {p95:.{digits}f} {unit}, "
+            f"max {xs[-1]:.{digits}f} {unit} (n={len(xs)})")
 
 
 def main() -> None:
@@ -238,11 +304,24 @@ def main() -> None:
     ap.add_argument("--real", action="store_true", help="also measure with real frameworks")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--presses", type=int, default=20)
+    ap.add_argument("--startup-only", action="store_true",
+                    help="only the start-up figures (launch to usable picker and its ratio)")
+    ap.add_argument("--tmux", action="store_true",
+                    help="measure start-up in tmux (capture-pane polling), as issue 12 did")
     a = ap.parse_args()
     print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
 
-    ff = first_frame(a.runs)
-    print(f"launch to first frame (picker drawn, pty): {fmt(ff, 's', 1)}")
+    load = os.getloadavg()[0]
+    su = start_up(a.runs, tmux=a.tmux)
+    ratio = statistics.median(su["app"]) / statistics.median(su["minimal"])
+    how = "tmux" if a.tmux else "pty"
+    print(f"launch to first frame (picker drawn, {how}): {fmt(su['app_frame'], 's', 1)}")
+    print(f"launch to usable picker (drawn, a key answered; {how} 120x40): "
+          f"{fmt(su['app'], 's', 1)}; minimal Textual app the same way: "
+          f"{fmt(su['minimal'], 's', 1)}; ratio {ratio:.2f}x "
+          f"(load average {load:.2f} -> {os.getloadavg()[0]:.2f})")
+    if a.startup_only:
+        return
 
     lat, quit_s = key_latency(["--fake", "--fault", "pytorch=slow", "--fault",
                                "tensorflow=slow", "--scenario", "mlp", "--steps", "100000"],

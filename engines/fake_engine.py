@@ -2,14 +2,17 @@
 
 Faults can be injected through RunSettings.faults, e.g. {"tensorflow": "nan@20"}:
 ``nan@K`` (NaN loss at step K), ``error@K`` (an exception), ``crash@K`` (the host process
-exits abruptly), ``oom@K`` (a MemoryError), ``unavailable`` (framework missing),
-``slow`` (each step really sleeps 20 ms, so runs last long enough to cancel).
+exits abruptly; in-process, where that would end the whole program, an error saying so),
+``hang@K`` (step K never returns: the stall watchdog's case), ``oom@K`` (a MemoryError),
+``unavailable`` (framework missing), ``slow`` (each step really sleeps 20 ms, so runs last
+long enough to cancel).
 """
 
 from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from typing import Any
 
@@ -19,6 +22,10 @@ from scenarios import Scenario
 
 from .base import Engine, EngineFailure, EngineUnavailable
 from .settings import RunSettings
+
+# A hung fake step waits on this forever (in a child process, until it is killed). Tests set it
+# to let a fake hung in one of their own threads (--in-process) return.
+HANG_RELEASE = threading.Event()
 
 _PROFILE = {  # name: (ms per step, first-step ms, import s, build s, loss offset)
     "pytorch": (2.0, 40.0, 3.5, 0.2, 0.0),
@@ -86,7 +93,13 @@ class FakeEngine(Engine):
         if index == self._fault_step("oom"):
             raise MemoryError("simulated allocation of 64 GiB failed")
         if index == self._fault_step("crash"):
+            if self.settings.isolation == "thread":
+                raise EngineFailure(f"simulated crash at step {index} (in-process: the program "
+                                    f"is kept running)")
             os._exit(139)
+        if index == self._fault_step("hang"):
+            while not HANG_RELEASE.wait(0.05):
+                pass
         self.steps_done = index + 1
         return float(self.losses[self._at(index)])
 

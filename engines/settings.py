@@ -19,7 +19,7 @@ DEVICES = ("cpu", "cuda")
 
 #: Threads per engine, at most: beyond any machine this runs on, and far below what overflows
 #: inside a framework (an int32 thread count).
-MAX_THREADS = 1024
+MAX_THREADS = 256  # frameworks take an int32; far beyond any machine's cores per engine
 
 # Step phases, as in the export: the first step (trace/compile), warm-up steps, steady steps,
 # and "resume": the first step after the other engine had its turn (kept out of statistics).

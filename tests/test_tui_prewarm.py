@@ -8,7 +8,7 @@ import time
 import psutil
 import pytest
 
-from tui.testing import FAKE_ENGINES, SLOW_FAKES, app_for, run_complete, settle, wait_for
+from tui.testing import FAKE_ENGINES, SLOW_FAKES, app_for, run_complete, wait_for
 from tui.widgets.engine_column import EngineColumn
 
 pytestmark = pytest.mark.timeout(60)
@@ -25,6 +25,13 @@ def running(pid: int) -> bool:
         return False
 
 
+async def warmed(pilot, app) -> dict[str, int]:
+    """The pool's idle processes, once the picker's first frames are drawn and both engines
+    are warming (the app waits for that before it spawns them)."""
+    await wait_for(pilot, lambda: len(app.pool.idle_pids()) == 2)
+    return app.pool.idle_pids()
+
+
 def all_gone(pids, timeout: float = 3.0) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -38,8 +45,7 @@ def all_gone(pids, timeout: float = 3.0) -> bool:
 async def test_the_run_takes_the_processes_warmed_while_picking_and_rerun_gets_new_ones():
     app = app_for(*QUIET, "--steps", "40")
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
-        warm = app.pool.idle_pids()  # both engines started while the picker shows
+        warm = await warmed(pilot, app)  # both engines started while the picker shows
         assert set(warm) == set(FAKE_ENGINES.values()) and all(map(running, warm.values()))
         await pilot.press("enter")  # run mlp
         await wait_for(pilot, lambda: run_complete(app))
@@ -64,8 +70,7 @@ async def test_the_run_takes_the_processes_warmed_while_picking_and_rerun_gets_n
 async def test_quitting_from_the_picker_leaves_no_warm_process():
     app = app_for(*QUIET, "--steps", "40")
     async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
-        pids = list(app.pool.idle_pids().values())
+        pids = list((await warmed(pilot, app)).values())
         assert len(pids) == 2
         await pilot.press("q")
     assert all_gone(pids)
@@ -74,8 +79,7 @@ async def test_quitting_from_the_picker_leaves_no_warm_process():
 async def test_leaving_the_app_without_q_also_stops_them():
     app = app_for(*QUIET, "--steps", "40")
     async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
-        pids = list(app.pool.idle_pids().values())
+        pids = list((await warmed(pilot, app)).values())
     assert all_gone(pids)  # the app's unmount closes the pool
 
 
@@ -89,8 +93,7 @@ async def test_no_pool_for_in_process_runs_or_stand_in_comparisons():
 async def test_going_back_from_a_cancelled_run_warms_the_engines_again():
     app = app_for(*QUIET, *SLOW_FAKES, "--steps", "100000")
     async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
-        first = set(app.pool.idle_pids().values())
+        first = set((await warmed(pilot, app)).values())
         await pilot.press("enter")
         dash = app.screen
         await wait_for(pilot, lambda: dash.model.tracks["pytorch"].seen > 0, timeout=30)
@@ -100,3 +103,19 @@ async def test_going_back_from_a_cancelled_run_warms_the_engines_again():
         assert not set(app.pool.idle_pids().values()) & first
         await pilot.press("q")
     assert all_gone(first)
+
+
+async def test_no_engine_process_starts_before_the_picker_is_drawn(monkeypatch):
+    # Start-up: the engines' imports would take the cores while the picker draws its first
+    # frames; they start once it is on screen (here: when the deferred start-up work runs).
+    import tui.app
+
+    monkeypatch.setattr(tui.app, "PREWARM_DELAY_S", 60.0)
+    app = app_for(*QUIET, "--steps", "40")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.5)
+        assert "Scenarios" in app.export_screenshot()  # the picker is drawn...
+        assert app.pool.idle_pids() == {} and not app.warmed_up  # ...and nothing started
+        app.warm_up()
+        pids = list((await warmed(pilot, app)).values())
+    assert all_gone(pids)

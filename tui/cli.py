@@ -17,10 +17,19 @@ from engines.pairing import DEFAULT_CONFIDENCE_PCT, MIN_CONFIDENT_PAIRS
 from engines.precision import PRECISIONS
 from engines.results.diff import compare_runs
 from engines.results.store import RunFileError, list_runs, load_run
+from engines.run.runner import DEFAULT_STALL_TIMEOUT_S, SLOW_STAGE_FACTOR
 
-from .headless import run_headless
-from .options import EXIT_BAD_INPUT, EXIT_OK, UNTIL_CONFIDENT_STEP_FACTOR, BadInput, Options
-from .reports import compare_text, runs_table, scenario_lines, skipped_lines
+from .limits import MAX_REPEAT, MAX_SIZE, MAX_STALL_TIMEOUT_S, MAX_STEPS, MAX_THREADS
+from .option_rules import given_options
+from .options import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    UNTIL_CONFIDENT_STEP_FACTOR,
+    BadInput,
+    Options,
+)
+from .terminal import flush_output, say
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,8 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--snapshot", metavar="PATH.svg",
                    help="run the app without a terminal and write an SVG of the final dashboard")
     p.add_argument("--size", metavar="WxH", default="120x40",
-                   help="snapshot size (default 120x40)")
-    p.add_argument("--steps", type=int, help="steps per engine (default: the scenario's)")
+                   help=f"snapshot size (default 120x40, at most {MAX_SIZE[0]}x{MAX_SIZE[1]})")
+    p.add_argument("--steps", type=int,
+                   help=f"steps per engine (default: the scenario's; at most {MAX_STEPS:,})")
     p.add_argument("--batch-size", type=int, help="batch size (default: the scenario's)")
     p.add_argument("--warmup-steps", type=int, help="warm-up steps after the first (default 5)")
     p.add_argument("--mode", choices=MODES, default="eager",
@@ -58,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="measure each engine's matmul peak again instead of using the one "
                         "cached for this machine")
     p.add_argument("--threads", type=int, help="threads per engine (default: cores - 1, "
-                   "halved in parallel)")
+                   f"halved in parallel; at most {MAX_THREADS}, a warning above the cores)")
     p.add_argument("--engines", default=",".join(ENGINE_NAMES),
                    help="comma-separated engines (default pytorch,tensorflow)")
     p.add_argument("--in-process", action="store_true",
@@ -70,7 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="use seeded simulated engines (demos, UI tests); no framework needed")
     p.add_argument("--fault", action="append", default=[], metavar="ENGINE=SPEC",
                    help="with --fake: inject a fault, e.g. tensorflow=nan@20 "
-                        "(nan|error|oom|crash@STEP, unavailable, slow)")
+                        "(nan|error|oom|crash|hang@STEP, unavailable, slow)")
+    p.add_argument("--stall-timeout", type=float, metavar="SECONDS",
+                   help="stop an engine that sends no step for this long and mark it failed; "
+                        f"the other goes on (default {DEFAULT_STALL_TIMEOUT_S:g}; "
+                        f"{SLOW_STAGE_FACTOR}x that while importing, building or compiling; "
+                        f"0: never; at most {MAX_STALL_TIMEOUT_S:g})")
     p.add_argument("--until-confident", type=float, nargs="?", const=DEFAULT_CONFIDENCE_PCT,
                    metavar="PCT",
                    help="(headless) keep taking paired turns until the speed-up's 95%% interval "
@@ -91,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "default on")
     p.add_argument("--repeat", type=int, metavar="K", default=1,
                    help="run the whole comparison K times, alternating which engine goes first; "
-                        "report per-repeat medians and their spread")
+                        f"report per-repeat medians and their spread (at most {MAX_REPEAT})")
     p.add_argument("--matrix", action="store_true",
                    help="run train and infer in every mode on both engines and show one table: "
                         "median, first-step (compile) cost, steps until compiling pays off")
@@ -109,50 +124,65 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_options(argv: list[str] | None = None) -> Options:
     """The checked options of a command line (argparse exits 2 on an unknown option; the
     checks raise BadInput)."""
-    return Options.from_args(build_parser().parse_args(argv))
+    args = build_parser().parse_args(argv)
+    return Options.from_args(args, given=given_options(build_parser(), argv))
 
 
 def list_scenarios(options: Options, out: TextIO) -> int:
     """--list: every scenario; skipped scenario files as warnings on stderr."""
+    from .reports import scenario_lines, skipped_lines
+
     for line in scenario_lines(options.scenarios):
-        print(line, file=out)
+        say(line, out)
     for line in skipped_lines(options.problems):
-        print(line, file=sys.stderr)
+        say(line, sys.stderr)
     return EXIT_OK
 
 
 def print_runs(options: Options, out: TextIO) -> int:
     """--list-runs: the saved runs, newest first; skipped files as warnings on stderr."""
+
+    from .reports import runs_table
+
     directory = options.runs_folder
     listing = list_runs(directory)
     for w in listing.warnings:
-        print(f"warning: {w}", file=sys.stderr)
+        say(f"warning: {w}", sys.stderr)
     if not listing.runs:
-        print(f"no saved runs in {directory}", file=out)
+        say(f"no saved runs in {directory}", out)
         return EXIT_OK
     for line in runs_table(listing.runs):
-        print(line, file=out)
-    print(f"({len(listing.runs)} runs in {directory})", file=out)
+        say(line, out)
+    say(f"({len(listing.runs)} runs in {directory})", out)
     return EXIT_OK
 
 
 def compare_files(options: Options, out: TextIO) -> int:
     """--compare A.json B.json: the two documents side by side."""
+
+    from .reports import compare_text
+
     assert options.compare is not None
     path_a, path_b = options.compare
     try:
         a, b = load_run(path_a), load_run(path_b)
     except RunFileError as err:
         raise BadInput(f"--compare: {err}") from None
-    print(compare_text(compare_runs(a, b), path_a, path_b), file=out)
+    say(compare_text(compare_runs(a, b), path_a, path_b), out)
     return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse, check, and run what the command line asks for; returns the exit code."""
+    """Parse, check, and run what the command line asks for; returns the exit code.
+
+    Every line goes out through tui.terminal.say: control characters from files never reach
+    the terminal, and a closed stdout (`| head`) never stops a run or its export.
+    """
     out = sys.stdout
     try:
         options = parse_options(argv)
+        for warning in options.warnings:
+            say(f"fwcompare-tui: warning: {warning}", sys.stderr)
         if options.command == "list":
             return list_scenarios(options, out)
         if options.command == "list-runs":
@@ -160,13 +190,20 @@ def main(argv: list[str] | None = None) -> int:
         if options.command == "compare":
             return compare_files(options, out)
         if options.command == "headless":
+            from .headless import run_headless
+
             return run_headless(options, out)
         from .launch import launch_app  # Textual is imported only here
 
         return launch_app(options)
     except BadInput as err:
-        print(f"fwcompare-tui: error: {err}", file=sys.stderr)
+        say(f"fwcompare-tui: error: {err}", sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:  # before a run started (checking, loading): nothing to stop
+        say("\ninterrupted", sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        flush_output(out)
 
 
 def console_main() -> None:  # pragma: no cover - the console script

@@ -3,12 +3,12 @@
 `run_headless` runs what the Options ask for (one comparison, both batch sizes of an infer run,
 K repeats, or every cell of the matrix), prints the text reports, and ends the run the way the
 app does (`engines.results.finish.finish_run`: export, then save). Ctrl-C stops the engines;
-the partial results are still printed and exported, never saved.
+the partial results are still printed and exported, never saved (unless the export fails:
+tui.run_end keeps them). Everything is printed through tui.terminal.say.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from typing import Any, TextIO
@@ -21,12 +21,16 @@ from engines.results.finish import RunEnd, finish_run
 from engines.results.inference import inference_settings, merge_inference
 from engines.results.matrix import build_matrix_doc, matrix_cells
 from engines.results.repeats import merge_repeats, repeat_orders
+from engines.run.runner import DEFAULT_STALL_TIMEOUT_S
 from engines.settings import RunSettings
 from scenarios import Scenario
 
+from .interrupts import interrupts_held
 from .options import EXIT_ENGINE_FAILED, EXIT_INTERRUPTED, EXIT_OK, Options
 from .paths import calibration_file
 from .reports import fairness_text, inference_table, matrix_table, repeat_table, summary_table
+from .run_end import export_failure, why
+from .terminal import say, terminal_width
 
 
 class Interrupted(Exception):
@@ -54,7 +58,10 @@ def progress_line(state: RunState) -> str:
 
 
 def execute(comp: Comparison, out: TextIO) -> tuple[dict[str, Any], bool]:
-    """Run one comparison with progress lines; returns (results document, interrupted)."""
+    """Run one comparison with progress lines; returns (results document, interrupted).
+
+    On Ctrl-C (or SIGTERM) the engines are stopped and every one gets its final status before
+    the document is built; a second Ctrl-C meanwhile is noted, not raised."""
     tty = out.isatty()
     last = [0.0]
 
@@ -65,23 +72,24 @@ def execute(comp: Comparison, out: TextIO) -> tuple[dict[str, Any], bool]:
         last[0] = now
         line = progress_line(comp.state)
         if tty:
-            print("\r\033[K" + line[: os.get_terminal_size().columns - 1], end="", file=out,
-                  flush=True)
+            say(line[: terminal_width(out) - 1], out, end="", flush=True, raw="\r\033[K")
         else:
-            print(line, file=out, flush=True)
+            say(line, out, flush=True)
 
     interrupted = False
-    comp.start()
     try:
+        comp.start()
         comp.wait(poll=poll)
     except KeyboardInterrupt:
         interrupted = True
-        print("\ninterrupted: stopping both engines...", file=out, flush=True)
-        comp.cancel()
-        comp.wait(timeout=2.0)
+        with interrupts_held():
+            say("\ninterrupted: stopping both engines...", out, flush=True)
+            comp.cancel()
+            comp.wait(timeout=2.0)
     if tty:
-        print("\r\033[K", end="", file=out)
-    return build_results(comp.state), interrupted
+        say("", out, end="", raw="\r\033[K")
+    with interrupts_held():
+        return build_results(comp.state), interrupted
 
 
 def _describe(settings: RunSettings) -> str:
@@ -98,14 +106,15 @@ def _run_one(comp: Comparison, out: TextIO) -> dict[str, Any]:
 
 def run_plan(scenario: Scenario, settings: RunSettings, engines: dict[str, str], *,
              telemetry: bool, until_confident: float | None, repeat: int,
-             out: TextIO) -> dict[str, Any]:
+             out: TextIO, stall_timeout: float = DEFAULT_STALL_TIMEOUT_S) -> dict[str, Any]:
     """Run one measurement (one comparison; both batch sizes for infer; K repeats) and return
     its results document. Raises Interrupted on Ctrl-C."""
 
     def one(st: RunSettings, first: str | None = None, tag: str = "") -> dict[str, Any]:
-        print(f"{tag}{_describe(st)}", file=out, flush=True)
+        say(f"{tag}{_describe(st)}", out, flush=True)
         return _run_one(Comparison(scenario, st, engines, telemetry=telemetry, first=first,
-                                   until_confident=until_confident), out)
+                                   until_confident=until_confident,
+                                   stall_timeout=stall_timeout), out)
 
     def measurement(first: str | None, tag: str) -> dict[str, Any]:
         if settings.task == "infer":
@@ -125,17 +134,18 @@ def run_plan(scenario: Scenario, settings: RunSettings, engines: dict[str, str],
 
 def run_matrix(scenario: Scenario, settings: RunSettings, engines: dict[str, str],
                modes: tuple[str, ...], *, telemetry: bool, until_confident: float | None,
-               out: TextIO) -> dict[str, Any]:
+               out: TextIO, stall_timeout: float = DEFAULT_STALL_TIMEOUT_S) -> dict[str, Any]:
     """Every (task, mode) cell as its own comparison; returns the matrix document."""
     docs = []
     cells = matrix_cells(engines, modes)
     for i, cell in enumerate(cells):
         st = cell.settings(settings)
         who = ", ".join(engine_label(n) for n in cell.engines)
-        print(f"[matrix {i + 1}/{len(cells)}: {cell.label} on {who}] {_describe(st)}", file=out,
-              flush=True)
+        say(f"[matrix {i + 1}/{len(cells)}: {cell.label} on {who}] {_describe(st)}", out,
+            flush=True)
         docs.append(_run_one(Comparison(scenario, st, cell.engines, telemetry=telemetry,
-                                        until_confident=until_confident), out))
+                                        until_confident=until_confident,
+                                   stall_timeout=stall_timeout), out))
     return build_matrix_doc(docs, settings, engines)
 
 
@@ -160,43 +170,50 @@ def run_headless(options: Options, out: TextIO | None = None) -> int:
     what = "matrix" if options.matrix_modes else f"{settings.task}, {settings.mode}"
     until = "" if options.until_confident is None else \
         f" max (until the speed-up is within +-{options.until_confident:g} %)"
-    print(f"Running {scenario.name!r} on {', '.join(engine_label(n) for n in engines)}: "
-          f"{settings.steps} steps{until}, batch "
-          f"{settings.batch_size}, {what}, {settings.schedule}"
-          f"{f', {options.repeat} repeats' if options.repeat > 1 else ''}", file=out, flush=True)
+    say(f"Running {scenario.name!r} on {', '.join(engine_label(n) for n in engines)}: "
+        f"{settings.steps} steps{until}, batch "
+        f"{settings.batch_size}, {what}, {settings.schedule}"
+        f"{f', {options.repeat} repeats' if options.repeat > 1 else ''}", out, flush=True)
+    common = dict(telemetry=options.telemetry, until_confident=options.until_confident,
+                  out=out, stall_timeout=options.stall_timeout)
     try:
         if options.matrix_modes:
-            doc = run_matrix(scenario, settings, engines, options.matrix_modes,
-                             telemetry=options.telemetry, until_confident=options.until_confident,
-                             out=out)
+            doc = run_matrix(scenario, settings, engines, options.matrix_modes, **common)
         else:
-            doc = run_plan(scenario, settings, engines, telemetry=options.telemetry,
-                           until_confident=options.until_confident, repeat=options.repeat,
-                           out=out)
+            doc = run_plan(scenario, settings, engines, repeat=options.repeat, **common)
     except Interrupted as stop:
         # The interrupted comparison's partial results: shown and exported, never saved.
-        print(summary_table(stop.doc), file=out, flush=True)
-        _tell(finish_run(stop.doc, export_path=options.export), options, out,
-              "partial results")
+        with interrupts_held():
+            say(summary_table(stop.doc), out, flush=True)
+            _tell(finish_run(stop.doc, export_path=options.export), options, out,
+                  "partial results")
         return EXIT_INTERRUPTED
-    for text in reports(doc):
-        print(text, file=out, flush=True)
-    end = finish_run(doc, export_path=options.export,
-                     calibration=load_calibration(calibration_file()),
-                     runs_folder=options.runs_folder if options.save_runs else None)
-    _tell(end, options, out)
+    except KeyboardInterrupt:  # between two comparisons: none of them is going on
+        say("\ninterrupted", out, flush=True)
+        return EXIT_INTERRUPTED
+    with interrupts_held() as came:  # the run is over: its results are written whole
+        for text in reports(doc):
+            say(text, out, flush=True)
+        end = finish_run(doc, export_path=options.export,
+                         calibration=load_calibration(calibration_file()),
+                         runs_folder=options.runs_folder if options.save_runs else None)
+        _tell(end, options, out)
+    if came:
+        return EXIT_INTERRUPTED
     return EXIT_OK if end.ok else EXIT_ENGINE_FAILED
 
 
 def _tell(end: RunEnd, options: Options, out: TextIO, what: str = "results") -> None:
-    """Where the results went; a failed write is a message on stderr, not a traceback."""
-    if end.export_error is not None:
-        print(f"fwcompare-tui: error: could not write {options.export}: {end.export_error}",
-              file=sys.stderr)
-    elif options.export:
-        print(f"{what} written to {options.export}", file=out)
+    """Where the results went; a failed write is a message on stderr (naming where the
+    results were kept instead), not a traceback."""
+    if options.export is not None:
+        failure = export_failure(end, options.export, options.runs_folder)
+        if failure is not None:
+            say(f"fwcompare-tui: error: {failure}", sys.stderr)
+        else:
+            say(f"{what} written to {options.export}", out)
     if end.save_error is not None:
-        print(f"warning: could not save the run in {options.runs_folder}: {end.save_error}",
-              file=sys.stderr)
+        say(f"warning: could not save the run in {options.runs_folder}: {why(end.save_error)}",
+            sys.stderr)
     elif end.saved is not None:
-        print(f"saved as {end.saved}", file=out)
+        say(f"saved as {end.saved}", out)

@@ -2,29 +2,31 @@
 
 from __future__ import annotations
 
-import gc
+import sys
 
 from .options import EXIT_INTERRUPTED, Options
+from .terminal import say
 
 
 def launch_app(options: Options) -> int:
-    """Run the app; returns the exit code (0, 1 if an engine failed in --snapshot, 2)."""
+    """Run the app; returns the exit code: 0; 1 when an engine failed or an output could not
+    be written (--snapshot, --export); 130 after Ctrl-C or SIGTERM. Never 2: bad input was
+    refused before this (a run that happened never ends as "nothing ran")."""
     from .app import FwCompareApp  # Textual loads here, after the options are checked
 
-    app = FwCompareApp(options)
-    # Everything imported so far lives as long as the process: keep it out of the cyclic
-    # collector's full passes, which otherwise scan it again every time (a pause keys feel).
-    gc.collect()
-    gc.freeze()
+    app = FwCompareApp(options, catch_signals=True)
     try:
         if options.snapshot:
             app.run(headless=True, size=options.size)
-            if app.snapshot_written is None:  # the app failed before the screenshot
-                return app.return_code or 1
+            if app.snapshot_written is None and not app.return_code:
+                app.exit_notes.append("error: the app ended before the snapshot was written")
+                return 1
             return app.return_code or 0
         app.run()
         return app.return_code or 0
-    except KeyboardInterrupt:  # Ctrl-C in --snapshot mode (the app itself binds it to quit)
+    except KeyboardInterrupt:  # before the app could take Ctrl-C itself
         return EXIT_INTERRUPTED
     finally:
         app.close_engines()
+        for note in app.exit_notes:
+            say(f"fwcompare-tui: {note}", sys.stderr)

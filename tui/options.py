@@ -8,7 +8,7 @@ input check: a value it refuses raises BadInput (exit code 2, nothing ran). Ever
 from __future__ import annotations
 
 import argparse
-import os
+import math
 import re
 import sys
 from dataclasses import dataclass, field
@@ -18,6 +18,7 @@ from typing import Any, Literal
 from engines.pairing import DEFAULT_CONFIDENCE_PCT
 from engines.precision import cpu_refusal
 from engines.registry import ENGINE_NAMES, TWIN_SUFFIX, impl_name
+from engines.run.runner import DEFAULT_STALL_TIMEOUT_S
 from engines.settings import MODES, RunSettings, settings_for
 from scenarios import Scenario, ScenarioError, discover, find
 from scenarios.budget import (
@@ -27,9 +28,24 @@ from scenarios.budget import (
     Budget,
     estimate,
 )
-from scenarios.spec import MAX_STEPS
 
 from .formatting import fmt_bytes, fmt_duration, fmt_flops
+from .limits import (
+    MAX_REPEAT,
+    MAX_STALL_TIMEOUT_S,
+    MAX_STEPS,
+    run_limit_error,
+    threads_warning,
+)
+from .option_rules import (
+    LISTING_USES,
+    OptionError,
+    check_output_path,
+    empty_values,
+    parse_size,
+    unused_options,
+    use_of,
+)
 from .paths import peak_cache_dir, runs_dir, user_scenario_dir
 
 # --until-confident without --steps: at most this many times the scenario's steps.
@@ -39,7 +55,9 @@ EXIT_OK, EXIT_ENGINE_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 Command = Literal["list", "list-runs", "compare", "headless", "app"]
 
-FAULT_SPEC = re.compile(r"(nan|error|oom|crash)@\d+|unavailable|slow")
+FAULT_SPEC = re.compile(r"(nan|error|oom|crash|hang)@\d{1,9}|unavailable|slow")
+# Faults that end or freeze the engine's process: only a child process can take them.
+PROCESS_FAULTS = ("crash@", "hang@")
 # Options whose argparse default equals RunSettings' own: only a different value is a choice.
 _CHOICE_OPTIONS = ("mode", "task", "schedule", "device", "precision")
 
@@ -75,6 +93,10 @@ class Options:
     save_runs: bool = True
     runs_folder: Path = field(default_factory=runs_dir)
     user_dir: Path | None = None  # the user's scenario folder, as the picker names it
+    stall_timeout: float = DEFAULT_STALL_TIMEOUT_S  # seconds; 0: no stall watchdog
+    # Said on stderr before the command runs (and in the app): options a listing command
+    # ignores, more threads than cores.
+    warnings: tuple[str, ...] = ()
 
     @property
     def fixed(self) -> dict[str, Any]:
@@ -86,65 +108,122 @@ class Options:
                 "measure_peak": self.settings.measure_peak}
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace) -> Options:
+    def from_args(cls, args: argparse.Namespace,
+                  given: frozenset[str] | None = None) -> Options:
         """Check the parsed command line; raises BadInput for what it cannot honour.
 
-        The checks run in the order a user meets them: scenario files, the command, then
-        the options that command uses (so `--list` works whatever else is on the line).
+        `given`: the options the line itself set (tui.option_rules.given_options; None: the
+        checks that need to know are skipped). The checks run in the order a user meets
+        them: empty values, what the line asks for and the options it does not use (refused
+        when the line runs engines, a warning when it only lists or compares), scenario
+        files, then the options the command uses.
         """
+        given = given if given is not None else frozenset()
+        try:
+            return cls._from_args(args, given)
+        except OptionError as err:
+            raise BadInput(str(err)) from None
+
+    @classmethod
+    def _from_args(cls, args: argparse.Namespace, given: frozenset[str]) -> Options:
+        empty = empty_values(args, given)
+        if empty:
+            raise BadInput(empty[0])
+        use = use_of(args)
+        unused = unused_options(use, given)
+        if unused and use not in LISTING_USES:
+            raise BadInput(unused[0])
+        ignored = dict(runs_folder=runs_dir(), user_dir=user_scenario_dir(),
+                       warnings=tuple(f"{w}; ignored" for w in unused))
+        if use == "list-runs":
+            return cls("list-runs", **ignored)
+        if use == "compare":
+            return cls("compare", compare=(args.compare[0], args.compare[1]), **ignored)
         try:
             scenarios, problems = discover(args.scenario_file, user_scenario_dir())
         except ScenarioError as err:
             raise BadInput(str(err)) from None
-        found = dict(scenarios=tuple(scenarios), problems=tuple(problems),
-                     runs_folder=runs_dir(), user_dir=user_scenario_dir())
-        if args.list:
+        found = dict(ignored, scenarios=tuple(scenarios), problems=tuple(problems))
+        if use == "list":
             return cls("list", **found)
-        if args.list_runs:
-            return cls("list-runs", **found)
-        if args.compare:
-            return cls("compare", compare=(args.compare[0], args.compare[1]), **found)
-        if args.repeat < 1:
-            raise BadInput(f"--repeat: expected a positive integer, got {args.repeat}")
+        _check_combinations(args, given)
+        if not 1 <= args.repeat <= MAX_REPEAT:
+            raise BadInput(f"--repeat: expected a whole number from 1 to {MAX_REPEAT}, got "
+                           f"{args.repeat}")
         matrix_modes = _matrix_modes(args)
-        if args.export:
-            _check_export_path(args.export)
+        if args.export is not None:
+            check_output_path(args.export, "--export", ".json")
         common = dict(found, engines=_engine_map(args), export=args.export,
-                      telemetry=not args.no_telemetry, save_runs=not args.no_save)
-        if args.no_tui or args.matrix:
+                      telemetry=not args.no_telemetry, save_runs=not args.no_save,
+                      stall_timeout=_stall_timeout(args))
+        if use in ("headless", "matrix"):
             scenario = _pick_scenario(args, scenarios)
             settings = _settings(args, scenario)
             _check_run_budget(scenario, settings, common["engines"],
                               runs=args.repeat * (2 * len(matrix_modes) or 1))
             return cls("headless", scenario=scenario, settings=settings,
                        until_confident=_until_confident(args), repeat=args.repeat,
-                       matrix_modes=matrix_modes, **common)
-        if _until_confident(args) is not None or args.repeat > 1:
-            raise BadInput("--until-confident and --repeat run headless: add --no-tui")
-        size = _parse_size(args.size) if args.snapshot else None
+                       matrix_modes=matrix_modes,
+                       **_with_warnings(common, _threads_warning(settings, given)))
+        size = parse_size(args.size) if use == "snapshot" else None
         scenario = None
-        if args.scenario or args.scenario_file or args.snapshot:
+        if args.scenario or args.scenario_file or use == "snapshot":
             scenario = _pick_scenario(args, scenarios)
             settings = _settings(args, scenario)
             _check_run_budget(scenario, settings, common["engines"])
         else:
             settings = _first_fit(args, scenarios)
-        if args.snapshot:
-            _check_snapshot_path(args.snapshot)
+        if use == "snapshot":
+            check_output_path(args.snapshot, "--snapshot", ".svg")
         return cls("app", scenario=scenario, settings=settings, overrides=_overrides(args),
-                   snapshot=args.snapshot, size=size, **common)
+                   snapshot=args.snapshot, size=size,
+                   **_with_warnings(common, _threads_warning(settings, given)))
 
 
 # -- the checks --------------------------------------------------------------------------------
 
-def _parse_size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise BadInput(f"--size: expected WxH such as 120x40, got {text!r}") from None
-    if w < 80 or h < 24:
-        raise BadInput(f"--size: at least 80x24, got {text!r}")
-    return w, h
+def _names(args: argparse.Namespace) -> list[str]:
+    return [n.strip() for n in args.engines.split(",") if n.strip()]
+
+
+def _check_combinations(args: argparse.Namespace, given: frozenset[str]) -> None:
+    """Options that do nothing, or cannot work, together with the others on a run's line."""
+    if {"gpu", "cudnn_autotune"} & given and args.device != "cuda":
+        which = "--gpu" if "gpu" in given else "--cudnn-autotune"
+        raise BadInput(f"{which} has no effect without --device cuda")
+    if args.aa and "engines" in given and len(_names(args)) > 1:
+        raise BadInput("--aa runs one engine against itself: name one engine in --engines "
+                       f"(got {args.engines!r})")
+    if args.until_confident is not None and args.until_stable:
+        raise BadInput("--until-stable is the old name of --until-confident "
+                       f"{DEFAULT_CONFIDENCE_PCT:g}: give one of them")
+    one_engine = len(_names(args)) == 1 and not args.aa
+    if one_engine and (args.until_confident is not None or args.until_stable):
+        raise BadInput("--until-confident measures a speed-up between two engines; "
+                       f"--engines {args.engines} names one")
+    if one_engine and "schedule" in given:
+        raise BadInput(f"--schedule has no effect with one engine (--engines {args.engines})")
+    if len(args.scenario_file) > 1 and not args.scenario:
+        raise BadInput(f"{len(args.scenario_file)} --scenario-file given: say which one to run "
+                       "with --scenario NAME")
+
+
+def _stall_timeout(args: argparse.Namespace) -> float:
+    t = args.stall_timeout
+    if t is None:
+        return DEFAULT_STALL_TIMEOUT_S
+    if not (math.isfinite(t) and 0 <= t <= MAX_STALL_TIMEOUT_S):
+        raise BadInput(f"--stall-timeout: expected seconds from 0 (no watchdog) to "
+                       f"{MAX_STALL_TIMEOUT_S:g}, got {t}")
+    return float(t)
+
+
+def _threads_warning(settings: RunSettings, given: frozenset[str]) -> str | None:
+    return threads_warning(settings.threads) if "threads" in given else None
+
+
+def _with_warnings(common: dict[str, Any], *more: str | None) -> dict[str, Any]:
+    return dict(common, warnings=common["warnings"] + tuple(w for w in more if w))
 
 
 def _pick_scenario(args: argparse.Namespace, scenarios: list[Scenario]) -> Scenario:
@@ -164,7 +243,7 @@ def _pick_scenario(args: argparse.Namespace, scenarios: list[Scenario]) -> Scena
 
 
 def _engine_map(args: argparse.Namespace) -> dict[str, str]:
-    names = [n.strip() for n in args.engines.split(",") if n.strip()]
+    names = _names(args)
     if not names:
         raise BadInput("--engines: name at least one engine")
     for n in names:
@@ -201,31 +280,12 @@ def _matrix_modes(args: argparse.Namespace) -> tuple[str, ...]:
     if not args.matrix:
         return ()
     modes = tuple(m.strip() for m in args.matrix_modes.split(",") if m.strip())
-    if not modes or any(m not in MODES for m in modes):
-        raise BadInput(f"--matrix-modes: expected some of {', '.join(MODES)}, got "
+    if not modes or any(m not in MODES for m in modes) or len(set(modes)) != len(modes):
+        raise BadInput(f"--matrix-modes: expected some of {', '.join(MODES)}, each once, got "
                        f"{args.matrix_modes!r}")
     if args.repeat > 1:
         raise BadInput("--matrix and --repeat cannot be combined")
     return modes if "eager" in modes else ("eager", *modes)
-
-
-def _check_export_path(path: str) -> None:
-    """Refuse an --export path that cannot be written, before anything runs."""
-    if not path.endswith(".json"):
-        raise BadInput(f"--export: expected a path ending in .json, got {path!r}")
-    folder = Path(path).resolve().parent
-    if not folder.is_dir():
-        raise BadInput(f"--export: folder {str(folder)!r} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise BadInput(f"--export: folder {str(folder)!r} is not writable")
-
-
-def _check_snapshot_path(path: str) -> None:
-    snap = Path(path)
-    if snap.suffix.lower() != ".svg":
-        raise BadInput(f"--snapshot: expected a path ending in .svg, got {path!r}")
-    if not snap.resolve().parent.is_dir():
-        raise BadInput(f"--snapshot: folder {str(snap.resolve().parent)!r} does not exist")
 
 
 def _faults(args: argparse.Namespace) -> dict[str, str]:
@@ -239,9 +299,20 @@ def _faults(args: argparse.Namespace) -> dict[str, str]:
         if not FAULT_SPEC.fullmatch(v):
             raise BadInput(f"--fault: expected nan@STEP, error@STEP, oom@STEP, crash@STEP, "
                            f"unavailable or slow, got {v!r}")
+        if k in faults:
+            raise BadInput(f"--fault: two faults for {k}; give one")
         faults[k] = v
     if faults and not args.fake:
         raise BadInput("--fault only works with --fake engines")
+    selected = _names(args)[:1] if args.aa else _names(args)
+    for k, v in faults.items():
+        if k not in selected:
+            raise BadInput(f"--fault {k}={v} has no effect: {k} is not among the engines run "
+                           f"({', '.join(selected)})")
+        if args.in_process and v.startswith(PROCESS_FAULTS):
+            raise BadInput(f"--fault {k}={v} needs the engine in its own process: it would "
+                           f"{'end' if v.startswith('crash') else 'freeze'} this one too "
+                           f"(remove --in-process)")
     return faults
 
 
@@ -255,7 +326,7 @@ def _settings(args: argparse.Namespace, scenario: Scenario) -> RunSettings:
     if refusal:
         raise BadInput(f"--precision: {refusal}")
     try:
-        return settings_for(
+        settings = settings_for(
             scenario, steps=steps, batch_size=args.batch_size, mode=args.mode,
             task=args.task, schedule=args.schedule, device=args.device, threads=args.threads,
             warmup_steps=args.warmup_steps,
@@ -266,6 +337,12 @@ def _settings(args: argparse.Namespace, scenario: Scenario) -> RunSettings:
         )
     except ValueError as err:
         raise BadInput(f"--{str(err).replace('_', '-')}") from None
+    problem = run_limit_error(settings)
+    if problem is not None:
+        where = "" if args.steps is not None or not problem.startswith("steps") else \
+            f" (the scenario {scenario.name!r} asks for them; set --steps)"
+        raise BadInput(f"--{problem.replace('_', '-')}{where}")
+    return settings
 
 
 def _first_fit(args: argparse.Namespace, scenarios: list[Scenario]) -> RunSettings:

@@ -2,7 +2,9 @@
 
 Summary, inference latency, repeats, fairness, the --matrix table, two runs side by side, the
 saved runs (--list-runs) and the scenarios (--list). Pure functions that return text; the
-engines return documents and rows, never text. No Textual.
+engines return documents and rows, never text. No Textual. Values that come from files and sit
+in a column are kept on one line here (`_cell`); every line printed is made printable by
+tui.terminal.say.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from engines.results.inference import inference_rows
 from engines.results.store import RunInfo
 from engines.results.verdicts import EARLY_STEPS
 from scenarios import Scenario, ScenarioError
+
+from .safe_text import printable
 
 # Rows of the fairness table the summary prints (the export and the app show every row).
 FAIRNESS_TABLE_KEYS = ("version", "device", "dtype", "threads", "mode", "tf32", "onednn", "xla",
@@ -39,8 +43,14 @@ def _ms(x: float | None) -> str:
     return "-" if x is None else f"{x * 1e3:.3g} ms"
 
 
+def _cell(value: Any) -> str:
+    """A value from a file as one printable line (a newline in a name must not forge a row)."""
+    return printable(value, newlines=False)
+
+
 def _columns(rows: Sequence[Sequence[str]], rule: bool = False) -> list[str]:
     """Rows left-aligned in columns two spaces apart; `rule`: dashes under the header."""
+    rows = [[_cell(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     if rule:
@@ -355,9 +365,10 @@ def compare_text(cmp: RunComparison, name_a: str, name_b: str) -> str:
 
 def scenario_lines(scenarios: Sequence[Scenario]) -> list[str]:
     """--list: name, description and where each scenario comes from."""
-    width = max(len(s.name) for s in scenarios)
-    return [f"{s.name.ljust(width)}  {s.description}  [{'built-in' if s.builtin else s.source}]"
-            for s in scenarios]
+    names = [_cell(s.name) for s in scenarios]
+    width = max(len(n) for n in names)
+    return [f"{n.ljust(width)}  {_cell(s.description)}  "
+            f"[{'built-in' if s.builtin else _cell(s.source)}]" for n, s in zip(names, scenarios)]
 
 
 def skipped_lines(problems: Sequence[ScenarioError]) -> list[str]:

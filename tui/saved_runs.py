@@ -1,5 +1,8 @@
 """What the saved-runs screens show: table cells, marks, warnings. Pure logic, no Textual.
 
+Everything read from a saved file is data: cells are rich Texts of printable text (never
+markup, never a control sequence).
+
 The screens (tui.screens.runs, tui.screens.run_compare) list `engines.archive.list_runs()`,
 let the user mark two runs A and B, and show `engines.archive.compare_runs(A, B)`.
 """
@@ -14,6 +17,8 @@ from rich.text import Text
 from engines.registry import engine_label
 from engines.results.diff import CompareRow
 from engines.results.store import RunInfo
+
+from .safe_text import plain, printable
 
 MARK_NAMES = ("A", "B")
 STATUS_STYLE = {"done": "green", "failed": "bold red", "unavailable": "bold red",
@@ -70,13 +75,13 @@ def run_cells(info: RunInfo, mark: str) -> tuple[Text, ...]:
     verdict_style = "red" if "PARITY FAILED" in info.verdict else ""
     return (
         Text(mark, "bold reverse" if mark else ""),
-        Text(info.started_text),
-        Text(info.scenario, "bold"),
-        Text(what_text(info)),
-        Text(info.device),
+        plain(info.started_text),
+        plain(info.scenario, "bold"),
+        plain(what_text(info)),
+        plain(info.device),
         Text(f"{info.steps:,}" if info.steps is not None else "—", justify="right"),
-        Text(info.status, STATUS_STYLE.get(info.status, "yellow")),
-        Text(info.verdict, verdict_style),
+        plain(info.status, STATUS_STYLE.get(info.status, "yellow")),
+        plain(info.verdict, verdict_style),
     )
 
 
@@ -84,15 +89,16 @@ def run_detail(info: RunInfo) -> Text:
     """The highlighted run's file, machine, schedule and engines, on one line."""
     engines = " vs ".join(engine_label(n) for n in info.engines) or "?"
     sep = (" · ", "dim")
-    return Text.assemble(info.path.name, sep, info.host, sep, engines, sep,
-                         (info.schedule, ""))
+    return Text.assemble(*(part if isinstance(part, tuple) else printable(part, newlines=False)
+                           for part in (info.path.name, sep, info.host, sep, engines, sep,
+                                        info.schedule)))
 
 
 def short_warning(text: str, directory: Path) -> str:
-    """A listing warning without the folder in front of every file name."""
+    """A listing warning without the folder in front of every file name (printable)."""
     for prefix in (f"{directory}/", f"{directory.resolve()}/"):
         text = text.replace(prefix, "")
-    return text
+    return printable(text)
 
 
 def warning_lines(warnings: list[str], directory: Path, limit: int = 3) -> list[str]:
@@ -128,9 +134,9 @@ def compare_lines(rows: list[CompareRow], only_differing: bool = False) -> list[
 def compare_cells(line: CompareLine) -> tuple[Text, Text, Text, Text]:
     """(label, A, B, note) of one line; rows that differ are marked and highlighted."""
     if line.row is None:
-        return (Text(line.section, "bold underline"), Text(""), Text(""), Text(""))
+        return (plain(line.section, "bold underline"), Text(""), Text(""), Text(""))
     r = line.row
     if r.differs:
-        return (Text.assemble(("≠ ", "bold yellow"), (r.label, "bold")),
-                Text(r.a, "yellow"), Text(r.b, "bold yellow"), Text(r.note, "yellow"))
-    return (Text("  " + r.label, "dim"), Text(r.a), Text(r.b), Text(r.note, "dim"))
+        return (Text.assemble(("≠ ", "bold yellow"), (printable(r.label), "bold")),
+                plain(r.a, "yellow"), plain(r.b, "bold yellow"), plain(r.note, "yellow"))
+    return (plain("  " + r.label, "dim"), plain(r.a), plain(r.b), plain(r.note, "dim"))

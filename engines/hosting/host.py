@@ -147,26 +147,34 @@ class EngineServer:
 class ThreadHost(EngineHost):
     """Runs the engine in the calling thread (``--in-process``): the literal thread mode."""
 
+    def __init__(self, impl: str, cancel: threading.Event):
+        super().__init__(impl, cancel)
+        self.halt = threading.Event()  # kill(): stop this engine (the run may go on)
+
+    def _stopped(self) -> bool:
+        return self.cancel.is_set() or self.halt.is_set()
+
     def start(self) -> None:
         self.pid = os.getpid()
         self.server = EngineServer(self.impl)
 
     def call(self, request: Request, on_event: OnEvent) -> Any:
-        if self.cancel.is_set():
+        if self._stopped():
             raise Cancelled()
         try:
-            result = self.server.serve(request, on_event, self.cancel.is_set)
+            result = self.server.serve(request, on_event, self._stopped)
         except Exception as err:  # noqa: BLE001 - every engine error becomes a status
             error = self.server.error_of(err)
             raise HostError(error.status, error.message) from err
-        if self.cancel.is_set() and isinstance(request, RunSlice):
+        if self._stopped() and isinstance(request, RunSlice):
             raise Cancelled()
         return result
 
     def kill(self) -> None:
-        """Nothing to kill: the engine runs in the caller's own thread, which a thread cannot
-        stop from outside. The session checks `cancel` before every step, so the engine stops
-        after the step it is in (a hung step cannot be interrupted: use process isolation)."""
+        """Stop this engine: the engine runs in the caller's own thread, which cannot be
+        stopped from outside, so the session stops after the step it is in (a hung step
+        cannot be interrupted: use process isolation). Other engines are not affected."""
+        self.halt.set()
 
     def close(self) -> None:
         self.server = EngineServer(self.impl)  # drops the session and the model it holds

@@ -37,6 +37,27 @@ CAP_FACTOR = 100
 # Steady steps each engine needs before its median sizes the turns.
 MIN_SIZING_STEPS = 3
 
+# The stall watchdog: an engine inside a call to its host (a turn, its build, its report) that
+# sends nothing (no step, no stage change) for this long is stopped and marked failed, and the
+# other engines go on. Stages with one long, legitimate silence (the import, the model build,
+# the first step's tracing or compilation: torch.compile took 9 s on the reference machine, XLA
+# can take minutes) get SLOW_STAGE_FACTOR times as long. 0 or None: no watchdog.
+DEFAULT_STALL_TIMEOUT_S = 120.0
+SLOW_STAGE_FACTOR = 10
+SLOW_STAGES = ("waiting", "starting", "importing", "building", "compiling")
+
+
+def stall_limit(stage: str, timeout: float) -> float:
+    """Seconds of silence the watchdog allows an engine in lifecycle stage `stage`."""
+    return timeout * SLOW_STAGE_FACTOR if stage in SLOW_STAGES else timeout
+
+
+def stall_message(stage: str, limit: float, timeout: float) -> str:
+    """The error of an engine the watchdog stopped."""
+    what = f"no step for {limit:g} s" if stage not in SLOW_STAGES else \
+        f"no progress for {limit:g} s while {stage}"
+    return f"{what}: stopped by the stall watchdog (--stall-timeout {timeout:g})"
+
 
 class Comparison:
     """One run of a scenario on several engines with shared settings.
@@ -48,13 +69,16 @@ class Comparison:
     within +-that much (and at least MIN_CONFIDENT_PAIRS pairs are in), at the latest after
     `settings.steps`. collect_outputs: fetch each engine's outputs on batch 0 at the end, for
     output parity (default: for the infer task). pool: a HostPool whose pre-warmed engine
-    processes are used where they fit (process isolation only).
+    processes are used where they fit (process isolation only). stall_timeout: seconds of
+    silence after which the watchdog stops an engine and marks it failed (see
+    DEFAULT_STALL_TIMEOUT_S; 0 or None: no watchdog).
     """
 
     def __init__(self, scenario: Scenario, settings: RunSettings, engines: dict[str, str],
                  telemetry: bool = True, telemetry_hz: float = 2.0, first: str | None = None,
                  nvml: NVML | None = None, until_confident: float | None = None,
-                 collect_outputs: bool | None = None, pool: HostPool | None = None):
+                 collect_outputs: bool | None = None, pool: HostPool | None = None,
+                 stall_timeout: float | None = DEFAULT_STALL_TIMEOUT_S):
         settings.validate()
         if until_confident is not None:
             if settings.schedule != "alternate":
@@ -74,7 +98,13 @@ class Comparison:
             order.insert(0, first)
         self.turnstile = Turnstile(order, settings.schedule)
         self.threads: list[threading.Thread] = []
+        self.workers: dict[str, threading.Thread] = {}
         self.hosts: dict[str, EngineHost] = {}
+        self.stall_timeout = stall_timeout or 0.0
+        # Watchdog: when each engine last showed life inside a call to its host (None: not in
+        # a call, e.g. waiting for its turn), and the engines it stopped, with why.
+        self.alive_at: dict[str, float | None] = {n: None for n in engines}
+        self.stalled: dict[str, str] = {}
         self.sampler: TelemetrySampler | None = None
         self.telemetry = telemetry
         self.telemetry_hz = telemetry_hz
@@ -170,7 +200,46 @@ class Comparison:
             t = threading.Thread(target=self.run_engine, args=(name,), name=f"engine-{name}",
                                  daemon=True)
             self.threads.append(t)
+            self.workers[name] = t
             t.start()
+        if self.stall_timeout > 0:
+            threading.Thread(target=self._watch, name="stall-watchdog", daemon=True).start()
+
+    # -- the stall watchdog ----------------------------------------------------------------
+    def _watch(self) -> None:
+        """Stop any engine silent for longer than its stage allows (see stall_limit)."""
+        period = min(1.0, max(0.05, self.stall_timeout / 10))
+        while not self.cancel_event.wait(period):
+            if self.state.finished:
+                return
+            now = time.monotonic()
+            for name, since in list(self.alive_at.items()):
+                if since is None or name in self.stalled:
+                    continue
+                with self.state.lock:
+                    es = self.state.engines[name]
+                    stage, finished = es.stage, es.finished
+                limit = stall_limit(stage, self.stall_timeout)
+                if not finished and now - since > limit:
+                    self._stop_stalled(name, stall_message(stage, limit, self.stall_timeout))
+
+    def _stop_stalled(self, name: str, message: str) -> None:
+        """Mark `name` failed, hand its turns to the others, and stop its host: a child process
+        is killed; an engine in a thread stops after the step it is in, if that step ever
+        ends (its thread is then no longer waited for)."""
+        self.stalled[name] = message
+        self.state.finish(name, "failed", message)
+        self.turnstile.mark_ended(name)
+        host = self.hosts.get(name)
+        if host is not None:
+            host.kill()
+
+    def _end(self, name: str, status: str, error: str | None = None) -> None:
+        """Record an engine's final status; one the watchdog stopped stays failed, with the
+        watchdog's reason (its host's death is the watchdog's doing)."""
+        if name in self.stalled:
+            status, error = "failed", self.stalled[name]
+        self.state.finish(name, status, error)
 
     def _nvml_answered(self, status: str, gpus: list[dict[str, Any]],
                        driver: dict[str, Any]) -> None:
@@ -199,8 +268,13 @@ class Comparison:
 
         threads_gone_at: list[float] = []
 
+        def alive() -> list[threading.Thread]:
+            # A thread the watchdog gave up on (an engine hung in --in-process) is not waited
+            # for: its engine has its final status.
+            return [t for n, t in self.workers.items() if t.is_alive() and n not in self.stalled]
+
         def running() -> bool:
-            if any(t.is_alive() for t in self.threads):
+            if alive():
                 return True
             if not self.threads or self.state.finished:
                 return False
@@ -209,9 +283,9 @@ class Comparison:
             return threads_gone_at[-1] - threads_gone_at[0] < 1.0
 
         while running():
-            for t in self.threads:
+            for t in alive():
                 t.join(timeout=0.05)
-            if not any(t.is_alive() for t in self.threads):
+            if not alive():
                 time.sleep(0.01)  # a worker between its last statement and its exit
             if poll:
                 poll()
@@ -262,6 +336,7 @@ class Comparison:
         turn = 0  # the turn the records arriving now belong to
 
         def on_event(event: Event) -> None:
+            self.alive_at[name] = time.monotonic()
             if isinstance(event, StepRecords):
                 state.add_records(name, event.records, turn)
             elif isinstance(event, StageChanged):
@@ -274,7 +349,8 @@ class Comparison:
             if not started:
                 host.start()
             state.set_pid(name, host.pid)
-            state.set_report(name, host.prepare(self.scenario, self.settings, on_event))
+            state.set_report(name, self._call(name, host.prepare, self.scenario, self.settings,
+                                              on_event))
             self.turnstile.mark_ready(name)
             finished = False
             while not finished:
@@ -290,7 +366,8 @@ class Comparison:
                         # Alone (the other engine failed or is unavailable) there is nothing
                         # to pair with: do exactly the run's steps.
                         limit = self.cap if self.partners(name) else self.settings.steps
-                        reached = host.run_slice(limit, turn_s, on_event, resumed=resumed)
+                        reached = self._call(name, host.run_slice, limit, turn_s, on_event,
+                                             resumed=resumed)
                         self.turns[name] += 1
                         with state.lock:
                             at_limit = state.engines[name].steps_done >= limit
@@ -300,19 +377,27 @@ class Comparison:
                         # never overlap the other engine's timed steps.
                         if self.collect_outputs:
                             try:
-                                state.set_outputs(name, host.outputs(0))
+                                state.set_outputs(name, self._call(name, host.outputs, 0))
                             except HostError:
                                 state.set_outputs(name, None)
-                        state.set_report(name, host.report())
+                        state.set_report(name, self._call(name, host.report))
                 finally:
                     self.turnstile.end_turn(name)
-            state.finish(name, "done")
+            self._end(name, "done")
         except Cancelled:
-            state.finish(name, "cancelled", "cancelled by the user")
+            self._end(name, "cancelled", "cancelled by the user")
         except HostError as err:
-            state.finish(name, err.status, str(err))
+            self._end(name, err.status, str(err))
         except Exception as err:  # noqa: BLE001 - a bug here must not hang the other engine
-            state.finish(name, "failed", f"{type(err).__name__}: {err}")
+            self._end(name, "failed", f"{type(err).__name__}: {err}")
         finally:
             self.turnstile.mark_ended(name)
             host.close()
+
+    def _call(self, name: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call one of `name`'s host methods under the watchdog's eye."""
+        self.alive_at[name] = time.monotonic()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            self.alive_at[name] = None

@@ -9,10 +9,12 @@ posts RunEnded for the app.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -30,7 +32,9 @@ from engines.settings import RunSettings
 from scenarios import Scenario
 
 from ..live_model import DashboardModel, final_figures
+from ..options import EXIT_INTERRUPTED
 from ..palette import engine_color
+from ..run_end import export_failure, why
 from ..widgets.engine_column import EngineColumn
 from ..widgets.fairness_line import FairnessLine
 from ..widgets.hardware_panel import HardwarePanel
@@ -62,17 +66,21 @@ class DashboardOptions:
     telemetry: bool = True
     export_path: Path | None = None  # every run's results are written here when it ends
     runs_folder: Path | None = None  # runs that end on their own are saved here; None: not
+    # Where the results go when the export fails and the run is not saved (tui.run_end).
+    keep_folder: Path | None = None
     announce_export: bool = True  # say "results written to ..." (not in --snapshot pictures)
     calibration_file: Path | None = None  # this machine's calibration, quoted in results
 
 
 class FinalReady(Message):
-    """A run ended: its results document is built, exported and saved (from a worker)."""
+    """A run ended: its results document is built, exported and saved (from a worker).
+    `export_failure`: the message when the export failed (the results were kept)."""
 
-    def __init__(self, run_id: int, end: RunEnd) -> None:
+    def __init__(self, run_id: int, end: RunEnd, export_failure: str | None = None) -> None:
         super().__init__()
         self.run_id = run_id
         self.end = end
+        self.export_failure = export_failure
 
 
 class ExportDone(Message):
@@ -107,9 +115,15 @@ class DashboardScreen(Screen):
     class RunEnded(Message):
         """A run has ended and its final figures are on screen (bubbles up to the app)."""
 
-        def __init__(self, exit_code: int) -> None:
+        def __init__(self, exit_code: int, doc: dict[str, Any] | None = None,
+                     saved: Path | None = None, export_failure: str | None = None) -> None:
             super().__init__()
-            self.exit_code = exit_code  # 0 when every engine finished its steps
+            # 0 when every engine finished its steps and the export (if any) was written.
+            self.exit_code = exit_code
+            self.doc = doc  # the results document
+            self.saved = saved  # its file in the saved runs, if it was saved
+            self.export_failure = export_failure  # why the export is missing, and where
+            # the results were kept instead
 
     def __init__(self, scenario: Scenario, settings: RunSettings, engines: dict[str, str],
                  options: DashboardOptions | None = None) -> None:
@@ -164,6 +178,9 @@ class DashboardScreen(Screen):
 
     def start_run(self) -> None:
         """Start a fresh comparison with this screen's scenario and settings."""
+        if getattr(self.app, "interrupted", False):  # Ctrl-C came before this run started
+            self.post_message(self.RunEnded(EXIT_INTERRUPTED))
+            return
         self.stop_run()
         self.run_id += 1
         self.final_requested = self.final_applied = False
@@ -217,7 +234,10 @@ class DashboardScreen(Screen):
         end = finish_run(comparison.state, export_path=self.options.export_path,
                          calibration=load_calibration(self.options.calibration_file),
                          runs_folder=keep)
-        self.post_message(FinalReady(run_id, end))
+        failure = None
+        if self.options.export_path is not None and self.options.keep_folder is not None:
+            failure = export_failure(end, self.options.export_path, self.options.keep_folder)
+        self.post_message(FinalReady(run_id, end, failure))
 
     def on_final_ready(self, message: FinalReady) -> None:
         if message.run_id != self.run_id or self.model is None:
@@ -233,12 +253,25 @@ class DashboardScreen(Screen):
         if end.exported is not None and self.options.announce_export:
             self.notify(f"results written to {end.exported}", timeout=4)
         if end.export_error is not None:
-            self.notify(f"export failed: {_why(end.export_error)}", severity="error")
+            self.notify(message.export_failure or f"export failed: {why(end.export_error)}",
+                        severity="error", timeout=12)
         if end.save_error is not None:
             self.notify(f"could not save the run in {self.options.runs_folder}: "
-                        f"{_why(end.save_error)}", title="Saved runs", severity="warning",
+                        f"{why(end.save_error)}", title="Saved runs", severity="warning",
                         timeout=8)
-        self.post_message(self.RunEnded(self.comparison.state.exit_code()))
+        code = self.comparison.state.exit_code() or (1 if end.export_error is not None else 0)
+        self.post_message(self.RunEnded(code, end.doc, end.saved, message.export_failure))
+
+    def write_export_now(self) -> bool:
+        """Write the export of the current run from what it has so far, unless the end of
+        the run has written it already (a second Ctrl-C: the app exits at once). True when
+        it was written now."""
+        if self.comparison is None or self.final_applied or self.options.export_path is None:
+            return False
+        self.comparison.cancel()
+        self.comparison.wait(timeout=1.0)  # every engine gets its final status (cancelled)
+        return finish_run(self.comparison.state,
+                          export_path=self.options.export_path).exported is not None
 
     # -- keys ----------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple) -> bool | None:
@@ -282,7 +315,9 @@ class DashboardScreen(Screen):
         if self.options.export_path:
             return str(self.options.export_path)
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        return str(Path.cwd() / f"fwcompare-{self.scenario.name}-{stamp}.json")
+        # The name is data: only letters, digits, '.', '-' and '_' make it into a file name.
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", self.scenario.name).strip("._") or "run"
+        return str(Path.cwd() / f"fwcompare-{name}-{stamp}.json")
 
     def action_export(self) -> None:
         if self.comparison is None:
@@ -296,7 +331,7 @@ class DashboardScreen(Screen):
 
         def work() -> None:
             end = finish_run(comparison.state, export_path=path)
-            error = _why(end.export_error) if end.export_error is not None else None
+            error = why(end.export_error) if end.export_error is not None else None
             self.post_message(ExportDone(path, error, partial))
 
         self.run_worker(work, thread=True, group="export", exit_on_error=False)
@@ -308,6 +343,3 @@ class DashboardScreen(Screen):
             note = " (partial: the run was still going)" if message.partial else ""
             self.notify(f"results written to {message.path}{note}", timeout=4)
 
-
-def _why(err: Exception) -> str:
-    return f"{type(err).__name__}: {err}"

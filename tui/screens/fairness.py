@@ -15,6 +15,7 @@ from textual.widgets import Static
 from engines.registry import engine_label
 from engines.results.fairness import FairnessReport
 
+from ..safe_text import plain
 from ..widgets.fairness_line import LEVEL_LOOK
 
 KEY_HELP = [
@@ -38,8 +39,8 @@ def settings_table(report: FairnessReport) -> Table:
             flag, style = Text("differs, not in speed", "dim"), ""
         else:
             flag, style = Text(""), ""
-        table.add_row(Text(row.label, "bold" if row.flagged else "dim"),
-                      *(Text(v, style) for v in values), flag)
+        table.add_row(plain(row.label, "bold" if row.flagged else "dim"),
+                      *(plain(v, style) for v in values), flag)
     return table
 
 
@@ -51,13 +52,13 @@ def report_renderable(report: FairnessReport) -> Group:
         parts.append(Text("Warnings and notes", "bold underline"))
         for w in report.warnings:
             glyph, style = LEVEL_LOOK.get(w.level, LEVEL_LOOK["note"])
-            parts.append(Text(f"{glyph} {w.text}", style or "default"))
+            parts.append(plain(f"{glyph} {w.text}", style or "default"))
     else:
         parts.append(Text("✓ no warnings: like with like", "green"))
     parts.append(Text(""))
     parts.append(Text("Measures taken to keep it fair", "bold underline"))
     for m in report.measures:
-        parts.append(Text(f"✓ {m}"))
+        parts.append(plain(f"✓ {m}"))
     return Group(*parts)
 
 

@@ -13,6 +13,7 @@ from textual.widgets import Footer, Header, Input, OptionList
 
 from scenarios import Scenario
 
+from ..safe_text import printable
 from ..settings_draft import SettingsDraft
 from ..widgets.run_settings_form import RunSettingsForm
 from ..widgets.scenario_detail import ScenarioDetail
@@ -99,7 +100,7 @@ class PickerScreen(Screen):
             notes.append(f"{origin_of(scenario, self.user_dir)}: {scenario.source}")
         if self.user_dir is not None:
             notes.append(f"Your own scenarios: TOML files in {self.user_dir}")
-        note = "\n".join(notes)
+        note = printable("\n".join(notes))
         self.query_one(ScenarioDetail).show(scenario, settings, note)
 
     @on(OptionList.OptionHighlighted, "#scenarios")

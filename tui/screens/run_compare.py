@@ -11,6 +11,7 @@ from textual.widgets import Footer, Header, Static
 
 from engines.results.diff import RunComparison
 
+from ..safe_text import plain, printable
 from ..widgets.compare_table import CompareTable
 
 KEY_HELP = [
@@ -28,8 +29,8 @@ def titles_text(comparison: RunComparison, name_a: str, name_b: str) -> Text:
         if i:
             out.append("\n")
         out.append(f" {mark} ", "bold reverse")
-        out.append(f" {title}")
-        out.append(f"  {name}", "dim")
+        out.append(" " + printable(title, newlines=False))
+        out.append("  " + printable(name, newlines=False), "dim")
     return out
 
 
@@ -51,7 +52,7 @@ class CompareScreen(Screen):
         yield Header(show_clock=False, icon="≋")
         yield Static(titles_text(self.comparison, *self.names), id="compare-titles")
         lines = [f"⚠ {w}" for w in self.comparison.warnings]
-        yield Static("\n".join(lines), id="compare-warnings",
+        yield Static(plain("\n".join(lines)), id="compare-warnings",
                      classes="-visible" if lines else "")
         yield CompareTable(self.comparison.rows, id="compare-table")
         yield Footer(compact=True)

@@ -19,6 +19,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from engines.results.diff import RunComparison, compare_runs
 from engines.results.store import RunFileError, RunListing, list_runs, load_run
 
+from ..safe_text import plain, printable
 from ..saved_runs import run_detail, warning_lines
 from ..widgets.run_table import RunTable
 from .run_compare import CompareScreen
@@ -79,7 +80,7 @@ class RunsScreen(Screen):
     def on_mount(self) -> None:
         table = self.query_one(RunTable)
         table.border_title = "Saved runs"
-        table.border_subtitle = str(self.directory)
+        table.border_subtitle = plain(self.directory)
         table.focus()
         self.action_reload()
 
@@ -99,11 +100,11 @@ class RunsScreen(Screen):
         table.show_runs(message.listing.runs)
         lines = warning_lines(message.listing.warnings, self.directory)
         warnings = self.query_one("#runs-warnings", Static)
-        warnings.update("\n".join(lines))
+        warnings.update(plain("\n".join(lines)))
         warnings.set_class(bool(lines), "-visible")
         empty = self.query_one("#runs-empty", Static)
-        empty.update(f"No saved runs yet in {self.directory}.\nA run is saved here when it "
-                     "finishes (not when it is cancelled); --no-save turns that off.")
+        empty.update(plain(f"No saved runs yet in {self.directory}.\nA run is saved here when "
+                           "it finishes (not when it is cancelled); --no-save turns that off."))
         empty.set_class(not message.listing.runs, "-visible")
         table.border_title = f"Saved runs · {len(message.listing.runs)}"
         self.loaded = True
@@ -126,8 +127,8 @@ class RunsScreen(Screen):
         for name, path in zip(("A", "B"), (*marks, None, None)):
             out.append(f"{name} ", "bold reverse")
             info = table.runs.get(path) if path else None
-            out.append(f" {info.title} {info.started_text}  " if info else " —  ",
-                       "" if info else "dim")
+            out.append(printable(f" {info.title} {info.started_text}  ", newlines=False)
+                       if info else " —  ", "" if info else "dim")
         out.append("space: mark · enter: side by side", "dim")
         return out
 

@@ -11,6 +11,7 @@ from engines.efficiency import flops_rate_text
 
 from ..formatting import DASH, fmt_bytes, fmt_count, fmt_duration, fmt_eta, fmt_value, progress_bar
 from ..live_model import EngineView
+from ..safe_text import plain, printable
 
 # Lifecycle stage (or final status) -> (glyph, style). Stages not listed are "in progress" ones.
 STAGE_LOOK = {
@@ -130,7 +131,7 @@ def efficiency_line(view: EngineView, width: int = 80) -> Text:
 def note_line(view: EngineView, width: int = 80) -> Text:
     """The error when the engine failed; otherwise import/build times (and a caveat)."""
     if view.error and view.status in ("failed", "unavailable"):
-        return Text(view.error, style="red")
+        return plain(view.error, style="red")
     if view.status == "cancelled":
         return Text("cancelled: figures cover the steps done before", style="yellow")
     imported = f"import {fmt_duration(view.import_s)}"
@@ -149,9 +150,10 @@ def render_view(view: EngineView, width: int) -> Text:
     width = max(24, width)
     lines: list[Text] = []
     top = status_line(view)
-    if view.version and top.cell_len + len(view.version) + 2 <= width:
-        top.append(" " * (width - top.cell_len - len(view.version)))
-        top.append(view.version, "dim")
+    version = printable(view.version, newlines=False) if view.version else ""
+    if version and top.cell_len + len(version) + 2 <= width:
+        top.append(" " * (width - top.cell_len - len(version)))
+        top.append(version, "dim")
     lines.append(top)
     lines.append(progress_line(view, width))
     left_w = (width - 2) // 2

@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from ..live_model import FairnessView
+from ..safe_text import printable
 
 LEVEL_LOOK = {"warning": ("⚠", "bold yellow"), "note": ("ℹ", "")}
 
@@ -23,6 +24,7 @@ def render_fairness(view: FairnessView, width: int = 200) -> Text:
         out.append(" · f: report", "dim")
         return out
     level, text = view.headline
+    text = printable(text, newlines=False)
     glyph, style = LEVEL_LOOK.get(level, LEVEL_LOOK["note"])
     if level == "note":
         out.append("✓ no difference that changes speed · ", "green")

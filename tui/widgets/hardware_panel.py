@@ -10,6 +10,7 @@ from engines.run.telemetry import NOTE_ZERO
 from ..formatting import DASH, fmt_bytes
 from ..live_model import HardwareView
 from ..palette import engine_color
+from ..safe_text import printable
 
 
 def _pct(x) -> str:
@@ -39,7 +40,7 @@ def gpu_lines(view: HardwareView) -> list[Text]:
     sample = view.sample or {}
     gpus = sample.get("gpus") or []
     if view.gpu_status and view.gpu_status != "ok":
-        return [Text.assemble(("GPU ", "dim"), (view.gpu_status, "yellow"),
+        return [Text.assemble(("GPU ", "dim"), (printable(view.gpu_status), "yellow"),
                               (" · CPU telemetry only", "dim"))]
     if not gpus:
         return [Text("GPU  no sample yet", style="dim")] if view.gpu_status == "ok" else []
@@ -65,7 +66,7 @@ def gpu_lines(view: HardwareView) -> list[Text]:
             elif _unknown_here(view, name, g, gpus, notes):
                 line.append("  │  ", "dim")
                 line.append(label, engine_color(name, i))
-                line.append(f" per-process n/a ({notes[name]})", "dim")
+                line.append(f" per-process n/a ({printable(notes[name])})", "dim")
                 own = view.framework_mem.get(name)
                 if own:
                     line.append(f" · own count {fmt_bytes(own)}")

@@ -8,10 +8,12 @@ from textual.widget import Widget
 from engines.settings import RunSettings
 from scenarios import Scenario
 
+from ..safe_text import printable
+
 
 def banner_text(scenario: Scenario, settings: RunSettings, engines: dict[str, str]) -> Text:
     """'≋ mlp  SIMULATED  train · eager · alternate · cpu · 1 thread · batch 128 · 300 steps'."""
-    out = Text.assemble(("≋ ", "bold"), (scenario.name, "bold"), "  ")
+    out = Text.assemble(("≋ ", "bold"), (printable(scenario.name, newlines=False), "bold"), "  ")
     if any(impl.startswith("fake") for impl in engines.values()):
         out.append("SIMULATED", "bold reverse yellow")
         out.append("  ")

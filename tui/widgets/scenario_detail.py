@@ -21,6 +21,7 @@ from scenarios import (
 from scenarios.budget import CPU_FLOPS_PER_THREAD, LONG_RUN_S, estimate
 
 from ..formatting import fmt_bytes, fmt_duration, fmt_flops, fmt_params, fmt_shape
+from ..safe_text import plain
 
 
 def describe_data(scenario: Scenario) -> str:
@@ -127,8 +128,8 @@ class ScenarioDetail(VerticalScroll):
             self.border_title = "scenario"
             body.update(Text("No scenario matches the filter.", style="dim"))
             return
-        self.border_title = scenario.name
-        parts: list = [Text(scenario.description, style="bold"), Text("")]
+        self.border_title = plain(scenario.name)  # a Text: data, never markup
+        parts: list = [plain(scenario.description, style="bold"), Text("")]
         label = Text.assemble(("data   ", "dim"), describe_data(scenario))
         parts.append(label)
         floor = floor_line(scenario, settings)

@@ -11,6 +11,8 @@ from textual.widgets.option_list import Option
 
 from scenarios import Scenario
 
+from ..safe_text import printable
+
 
 def origin_of(scenario: Scenario, user_dir: Path | None = None) -> str:
     """'built-in', 'user' (from the user's scenario folder) or 'file' (--scenario-file)."""
@@ -44,12 +46,14 @@ class ScenarioList(OptionList):
         super().__init__(*self._build_options(), **kwargs)
 
     def _build_options(self) -> list[Option]:
-        width = max((len(s.name) for s in self.scenarios), default=8)
+        names = {s.name: printable(s.name, newlines=False) for s in self.scenarios}
+        width = max((len(n) for n in names.values()), default=8)
         out = []
         for s in self.scenarios:
             if not matches(s, self.filter_text):
                 continue
-            prompt = Text.assemble((s.name.ljust(width), "bold"), "  ",
+            # A rich Text: a name is shown as it is, never parsed as markup.
+            prompt = Text.assemble((names[s.name].ljust(width), "bold"), "  ",
                                    (origin_of(s, self.user_dir), "dim"))
             out.append(Option(prompt, id=s.name))
         return out
