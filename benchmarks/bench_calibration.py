@@ -1,8 +1,13 @@
 """Is the speed-up's 95 % interval calibrated on this machine? And how long to a verdict?
 
 Usage:
-  python benchmarks/bench_calibration.py [--runs N] [--scenario mlp] [--steps S]
-         [--threads T] [--verdict-scenarios a,b] [--skip aa,ab,verdict] [--no-write]
+  python benchmarks/bench_calibration.py [--runs N] [--scenario mlp] [--aa-steps S]
+         [--ab-steps S] [--threads T] [--verdict-scenarios a,b] [--skip aa,ab,verdict]
+         [--no-write]
+
+Each run is long enough for about six turn pairs (a run with fewer than three pairs falls back
+to the unpaired interval, which is not what is being calibrated): the defaults suit mlp on a
+2-core machine (PyTorch ~1 ms a step, TensorFlow ~3 ms).
 
 Three measurements, each through the tool itself (child processes, paired turns):
 
@@ -34,6 +39,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import numpy as np  # noqa: E402
 
 from engines import Comparison, build_results, settings_for  # noqa: E402
+from engines.pairing import PROCESS_SD  # noqa: E402
 from engines.registry import TWIN_SUFFIX  # noqa: E402
 from engines.results.summary import doc_steady_times  # noqa: E402
 from engines.run.environment import environment  # noqa: E402
@@ -67,7 +73,7 @@ def aa(scenario, runs: int, steps: int, threads: int, engine: str) -> dict:
     twin = engine + TWIN_SUFFIX
     engines = {engine: engine, twin: engine}
     paired_hits = step_hits = done = pairs = 0
-    widths = []
+    widths, signed = [], []
     for i in range(runs):
         first = engine if i % 2 == 0 else twin
         doc, wall = run_once(scenario, engines, steps, threads, first)
@@ -77,6 +83,7 @@ def aa(scenario, runs: int, steps: int, threads: int, engine: str) -> dict:
             continue
         done += 1
         pairs += sp.get("pairs") or 0
+        signed.append(math.log(oriented(sp, engine)[0]))  # twin / original
         hit = covers(sp["ci95"], 1.0)
         paired_hits += hit
         times = {n: doc_steady_times(e) for n, e in doc["engines"].items()}
@@ -89,6 +96,7 @@ def aa(scenario, runs: int, steps: int, threads: int, engine: str) -> dict:
               f" {'covers 1' if hit else 'MISSES 1'}; step bootstrap {lo:.3f}-{hi:.3f}"
               f" {'covers' if lo <= 1.0 <= hi else 'misses'}  [{wall:.1f} s]", flush=True)
     return {"runs": done, "coverage": paired_hits / done if done else None,
+            "between_run_sd": float(np.std(signed, ddof=1)) if len(signed) > 1 else None,
             "step_bootstrap_coverage": step_hits / done if done else None,
             "mean_pairs": pairs / done if done else None,
             "median_half_width": float(np.median(widths)) if widths else None}
@@ -109,12 +117,14 @@ def ab(scenario, runs: int, steps: int, threads: int) -> dict:
         print(f"  A/B run {i + 1}/{runs}: TF/PyTorch {ratio:.3f} CI {ci[0]:.3f}-{ci[1]:.3f} "
               f"({sp.get('pairs')} pairs)  [{wall:.1f} s]", flush=True)
     hits = 0
+    logs = [math.log(r) for r, _ in results]
     for i, (_, ci) in enumerate(results):
         others = [r for j, (r, _) in enumerate(results) if j != i]
         if others:
             hits += covers(ci, math.exp(np.mean(np.log(others))))
     n = len(results)
     return {"runs": n, "coverage": hits / n if n > 1 else None,
+            "between_run_sd": float(np.std(logs, ddof=1)) if n > 1 else None,
             "pooled_ratio": math.exp(np.mean(np.log([r for r, _ in results]))) if n else None}
 
 
@@ -141,7 +151,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=20)
     p.add_argument("--scenario", default="mlp")
-    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--aa-steps", type=int, default=2000)
+    p.add_argument("--ab-steps", type=int, default=600)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--aa-engine", default="pytorch")
     p.add_argument("--verdict-scenarios", default="mlp,cnn,lstm,regression")
@@ -151,25 +162,28 @@ def main() -> None:
     skip = set(filter(None, args.skip.split(",")))
     scenario = find(args.scenario, load_builtins())
     command = "python benchmarks/bench_calibration.py " + " ".join(sys.argv[1:])
-    print(f"# {command}\n# scenario {scenario.name}, {args.steps} steps, {args.threads} thread(s)"
-          f" per engine, {args.runs} runs each")
+    print(f"# {command}\n# scenario {scenario.name}, A/A {args.aa_steps} steps, A/B "
+          f"{args.ab_steps} steps, {args.threads} thread(s) per engine, {args.runs} runs each")
     report: dict = {"command": command, "measured": time.time(),
                     "cpu": environment().get("cpu", "?"), "scenario": scenario.name}
     if "aa" not in skip:
         print(f"A/A ({args.aa_engine} against itself):")
-        a = aa(scenario, args.runs, args.steps, args.threads, args.aa_engine)
+        a = aa(scenario, args.runs, args.aa_steps, args.threads, args.aa_engine)
         report.update(aa_coverage=a["coverage"], aa_runs=a["runs"],
                       aa_step_bootstrap_coverage=a["step_bootstrap_coverage"])
         print(f"A/A: paired interval contains 1 in {a['coverage']:.0%} of {a['runs']} runs "
               f"(step bootstrap: {a['step_bootstrap_coverage']:.0%}); mean {a['mean_pairs']:.1f}"
-              f" pairs, median half-width +-{(a['median_half_width'] or 0):.1%}")
+              f" pairs, median half-width +-{(a['median_half_width'] or 0):.1%}; log ratio SD "
+              f"between runs {a['between_run_sd']:.4f}")
     if "ab" not in skip:
         print("A/B (PyTorch against TensorFlow):")
-        b = ab(scenario, args.runs, args.steps, args.threads)
+        b = ab(scenario, args.runs, args.ab_steps, args.threads)
         report.update(ab_coverage=b["coverage"], ab_runs=b["runs"])
         if b["coverage"] is not None:
             print(f"A/B: a run's interval contains the others' pooled ratio "
-                  f"({b['pooled_ratio']:.3f}) in {b['coverage']:.0%} of {b['runs']} runs")
+                  f"({b['pooled_ratio']:.3f}) in {b['coverage']:.0%} of {b['runs']} runs; log "
+                  f"ratio SD between runs {b['between_run_sd']:.4f} (PROCESS_SD in use: "
+                  f"{PROCESS_SD})")
     if "verdict" not in skip:
         print("Time to a +-5 % verdict (--until-confident 5):")
         report["verdicts"] = verdicts(args.verdict_scenarios.split(","), args.threads)

@@ -27,6 +27,7 @@ Everything here is plain numpy and deterministic.
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -40,6 +41,18 @@ MIN_PAIRS = 3
 MIN_CONFIDENT_PAIRS = 5
 #: the default --until-confident target: half-width of the 95 % interval, relative.
 DEFAULT_CONFIDENCE_PCT = 5.0
+#: Between-process variation: two processes running the same code differ by a steady 1-3 %
+#: for their whole life (memory placement, caches, the core they land on), which no pairing of
+#: turns inside one run can see. Measured on the reference machine with
+#: benchmarks/bench_calibration.py (mlp, one thread): 16 A/A runs (PyTorch against itself) had
+#: run ratios of 1.001-1.030 with pair intervals of +-1.3 %, so a pairs-only interval
+#: contained 1 in 69 % of them (log-ratio RMS 0.011 between runs); 16 A/B runs (PyTorch
+#: against TensorFlow) had TF/PyTorch 2.38-2.56 (log-ratio SD 0.018 between runs, about 0.008
+#: of it within-run noise), and a run's pairs-only interval contained the others' pooled ratio
+#: in 56 %. This standard deviation of the log ratio (the A/B figure, the larger) is added to
+#: every single run's interval as a random effect; --repeat measures it directly instead
+#: (fresh processes for every repeat).
+PROCESS_SD = 0.015
 #: a trend of the pair ratios is reported when its slope's two-sided p-value is below this.
 DRIFT_P = 0.01
 #: ...and the fitted change across the run is larger than this (relative): a significant but
@@ -49,7 +62,8 @@ DRIFT_MIN_CHANGE = 0.03
 METHOD = ("paired turns: each turn pair (one turn of each engine, equal measured time, order "
           "alternating AB/BA) gives the ratio of the two engines' median steady step times; "
           "the speed-up is the geometric mean of the pair ratios, its 95 % interval a Student "
-          "t interval on the mean log ratio")
+          "t interval on the mean log ratio, widened by the between-process variation "
+          f"(log-ratio SD {PROCESS_SD:g}, measured with A/A runs)")
 
 
 def t_cdf_abs(t: float, df: int) -> float:
@@ -230,11 +244,15 @@ def log_interval(logs: np.ndarray, level: float = LEVEL) -> tuple[float, float, 
 
 
 def paired_speedup(turns: dict[str, Mapping[int, float] | Sequence[float]],
-                   level: float = LEVEL, min_pairs: int = MIN_PAIRS) -> PairedSpeedup | None:
+                   level: float = LEVEL, min_pairs: int = MIN_PAIRS,
+                   process_sd: float = PROCESS_SD) -> PairedSpeedup | None:
     """The speed-up of two engines from their per-turn median step times: the k-th turn of one
     engine is paired with the k-th turn of the other (mappings turn -> median, as
     turn_medians() gives; plain sequences are numbered from 0). None when there are not two
-    engines or no complete pair."""
+    engines or no complete pair.
+
+    The interval's half-width on the log scale is sqrt(h_t^2 + (z * process_sd)^2): the t
+    interval of the pairs and the between-process variation (PROCESS_SD), independent."""
     if len(turns) != 2:
         return None
     (na, ta), (nb, tb) = ((n, t if isinstance(t, Mapping) else dict(enumerate(t)))
@@ -248,6 +266,10 @@ def paired_speedup(turns: dict[str, Mapping[int, float] | Sequence[float]],
         return None
     logs = np.log(b / a)  # > 0: b is slower
     mean, lo, hi = log_interval(logs, level)  # type: ignore[misc]
+    if math.isfinite(lo) and process_sd > 0:
+        z = NormalDist().inv_cdf((1 + level) / 2)
+        half = math.hypot(hi - mean, z * process_sd)
+        lo, hi = mean - half, mean + half
     if mean >= 0:
         faster, slower, sign = na, nb, 1.0
     else:

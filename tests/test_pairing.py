@@ -57,13 +57,17 @@ def simulate(rng, ratio: float, pairs: int, *, walk: float = 0.05, turn_noise: f
     return {n: (np.concatenate(t), np.concatenate(i)) for n, (t, i) in out.items()}
 
 
-def coverage(ratio: float, runs: int, pairs: int, seed: int = 1):
+def coverage(ratio: float, runs: int, pairs: int, seed: int = 1, process: float = 0.0,
+             process_sd: float = 0.0, **machine):
     rng = np.random.default_rng(seed)
     paired_hits = step_hits = 0
     for _ in range(runs):
-        run = simulate(rng, ratio, pairs)
+        run = simulate(rng, ratio, pairs, **machine)
+        if process:  # each engine process keeps its own steady factor for the whole run
+            run = {n: (t * math.exp(process * rng.standard_normal()), i)
+                   for n, (t, i) in run.items()}
         meds = {n: turn_medians(t, np.ones(t.size, bool), i) for n, (t, i) in run.items()}
-        sp = paired_speedup(meds)
+        sp = paired_speedup(meds, process_sd=process_sd)
         lo, hi = sp.ci95
         # Orient to b/a: the true ratio is `ratio` (b slower) or 1/ratio seen from b.
         if sp.slower == "b":
@@ -89,13 +93,24 @@ def test_a_a_interval_contains_one_about_95_percent_of_the_time():
     assert 0.915 <= paired <= 0.985, paired
 
 
+def test_a_steady_per_process_difference_needs_the_process_term_and_gets_covered_with_it():
+    # Each process keeps a 1 % (SD) factor of its own for its whole life: pairs cannot see it.
+    # A quiet machine (little drift, little turn-to-turn change), as in the A/A runs measured.
+    quiet = {"walk": 0.005, "turn_noise": 0.005}
+    without, _ = coverage(ratio=1.0, runs=300, pairs=8, seed=11, process=0.01, **quiet)
+    with_term, _ = coverage(ratio=1.0, runs=300, pairs=8, seed=11, process=0.01,
+                            process_sd=0.01, **quiet)
+    assert without < 0.85, without
+    assert 0.9 <= with_term <= 0.99, with_term
+
+
 def test_without_drift_or_turn_effects_both_methods_cover():
     rng = np.random.default_rng(3)
     hits = 0
     for _ in range(200):
         run = simulate(rng, 1.5, 8, walk=0.0, turn_noise=0.0)
         meds = {n: turn_medians(t, np.ones(t.size, bool), i) for n, (t, i) in run.items()}
-        lo, hi = paired_speedup(meds).ci95
+        lo, hi = paired_speedup(meds, process_sd=0.0).ci95
         hits += lo <= 1.5 <= hi
     assert hits / 200 >= 0.9
 

@@ -116,8 +116,7 @@ class Comparison:
         self.state.order = order
         self.turns: dict[str, int] = {n: 0 for n in engines}
         # The most steps an engine may do: its steps, or in paired turns CAP_FACTOR times that.
-        self.cap = settings.steps * CAP_FACTOR if self.paired and until_confident is None \
-            else settings.steps
+        self.cap = settings.steps * CAP_FACTOR if self.paired else settings.steps
         if until_confident is not None:
             self.state.until_confident = UntilConfident(
                 pct=until_confident, min_pairs=MIN_CONFIDENT_PAIRS, max_steps=settings.steps)
@@ -176,9 +175,10 @@ class Comparison:
         with self.state.lock:
             done = [es.steps_done >= self.settings.steps or es.finished
                     for es in self.state.engines.values()]
-        # --until-confident: --steps is a cap, and the first engine to reach it ends the run
-        # (the other does not go on alone, unpaired). Otherwise every engine does its steps.
-        target = any(done) if self.until_confident is not None else all(done)
+        # Every engine has done its steps (with --until-confident they are a cap: the slower
+        # engine does at most that many, the faster one pairs its turns), or the verdict is
+        # confident already.
+        target = all(done)
         balanced = all(self.turns[name] >= self.turns[o] for o in self.partners(name))
         if not balanced:
             return False
