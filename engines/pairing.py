@@ -27,8 +27,8 @@ Everything here is plain numpy and deterministic.
 from __future__ import annotations
 
 import math
-from statistics import NormalDist
 from dataclasses import dataclass, field
+from statistics import NormalDist
 from typing import Any, Mapping, Sequence
 
 import numpy as np
