@@ -43,9 +43,12 @@ from .shapes import flops_per_step, infer_stack
 from .spec import Scenario
 
 #: Resident memory of one engine process before any scenario data: the framework and its
-#: libraries. Measured as the peak RSS of a run of the tiny `regression` scenario: PyTorch
-#: 310 MiB, TensorFlow 561 MiB (torch 2.13 CPU, TensorFlow 2.21); the larger one, rounded up.
-RUNTIME_BYTES = 600 * 2**20
+#: libraries, and the matrices of the efficiency peak probe (engines.efficiency: up to three
+#: 2048 x 2048 float32 matrices, 48 MiB, which stay in the peak RSS). Measured as the peak RSS
+#: of a run of the tiny `regression` scenario: PyTorch 310 MiB, TensorFlow 561 MiB (torch 2.13
+#: CPU, TensorFlow 2.21) before the probe; TensorFlow's mlp peak with the probe and paired
+#: turns was 680 MiB. The larger one, plus the probe, rounded up.
+RUNTIME_BYTES = 700 * 2**20
 #: Bytes per value while numpy generates a data set (float64 draws and their temporaries).
 GENERATION_BYTES_PER_VALUE = 16
 #: Copies of the weights' size every run needs (see the module docstring).

@@ -210,10 +210,10 @@ def test_the_picker_says_why_it_will_not_run_and_shows_the_estimate(available):
     draft = SettingsDraft({"pytorch": "fake:pytorch", "tensorflow": "fake:tensorflow"})
     settings, why = draft.resolve(mlp)
     assert why is None
-    assert memory_line(mlp, settings) == "≈ 1.28 GiB for both engines"
+    assert memory_line(mlp, settings) == "≈ 1.47 GiB for both engines"
     available(GiB)
     settings, why = draft.resolve(mlp)
-    assert settings is None and "needs about 1.28 GiB" in why
+    assert settings is None and "needs about 1.47 GiB" in why
     # One engine alone fits.
     draft.engine_choice = "pytorch"
     assert draft.resolve(mlp)[1] is None
@@ -227,12 +227,12 @@ async def test_the_picker_does_not_start_a_run_that_cannot_fit_and_says_why(avai
     from tui.testing import app_for, screen_text, settle
     from tui.widgets.run_settings_form import RunSettingsForm
 
-    available(GiB)  # mlp needs about 1.28 GiB with both engines
+    available(GiB)  # mlp needs about 1.47 GiB with both engines
     app = app_for("--in-process", "--no-telemetry", prewarm=False)
     async with app.run_test(size=(100, 36)) as pilot:
         await settle(pilot)
         form = app.screen.query_one(RunSettingsForm)
-        assert "needs about 1.28 GiB" in (form.error or "")
+        assert "needs about 1.47 GiB" in (form.error or "")
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, PickerScreen)  # not started
@@ -241,7 +241,7 @@ async def test_the_picker_does_not_start_a_run_that_cannot_fit_and_says_why(avai
         # engines: both -> PyTorch alone
         await pilot.press("s", *["down"] * rows.index("engines"), "right")
         await settle(pilot)
-        assert form.error is None and "memory ≈ 1.28 GiB" in screen_text(app)
+        assert form.error is None and "memory ≈ 1.47 GiB" in screen_text(app)
 
 
 # -- measured: the estimate against the engines' real peak memory ---------------------------------
