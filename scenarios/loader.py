@@ -288,7 +288,7 @@ def read_capped(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
     try:
         st = os.stat(path)
         if not stat.S_ISREG(st.st_mode):
-            raise ScenarioError(f"{_file_kind(st.st_mode)}, not a scenario file", source=source)
+            raise ScenarioError(f"{file_kind(st.st_mode)}, not a scenario file", source=source)
         if st.st_size > limit:
             raise ScenarioError(f"too large for a scenario file ({st.st_size:,} bytes; at "
                                 f"most {limit:,})", source=source)
@@ -317,7 +317,8 @@ def read_capped(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
         os.close(fd)
 
 
-def _file_kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, in words ('a FIFO'), for a refusal message."""
     for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
                        (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
                        (stat.S_ISSOCK, "a socket")):

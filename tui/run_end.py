@@ -10,36 +10,18 @@ the file.
 
 from __future__ import annotations
 
-import os
-import secrets
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engines.results.document import write_json
+from engines.results.document import write_json, write_text_atomically
 from engines.results.finish import RunEnd
 from engines.results.store import save_run
 
 
-def write_atomically(path: str | Path, text: str) -> Path:
-    """Write `text` to `path` the way the results are written: a new file next to it, then a
-    rename over it, so a failed write never leaves half a file (or destroys the old one)."""
-    path = Path(path)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    try:
-        with open(tmp, "x", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+#: The snapshot's writer: the same atomic write as the results (tests replace it here).
+write_atomically = write_text_atomically
 
 
 @dataclass(frozen=True)

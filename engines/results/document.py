@@ -201,16 +201,12 @@ def json_safe(value: Any) -> Any:
     return clean(value)
 
 
-def write_json(doc: dict[str, Any], path: str | Path) -> Path:
-    """Write `doc` to `path` atomically: a temporary file in the same folder, then rename.
-
-    A non-finite number anywhere in `doc` is written as null (see json_safe), so whatever a
-    run produced, its export and saved run are written.
-    """
+def write_text_atomically(path: str | Path, text: str) -> Path:
+    """Write `text` to `path` atomically: a new file next to it (created 0666 & ~umask, like
+    mkstemp but not private), fsynced, then renamed over it, so a failed write never leaves
+    half a file or destroys the old one."""
     path = Path(path)
-    doc = json_safe(doc)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Like mkstemp, but created 0666 & ~umask (mkstemp's 0600 would make exports private).
     while True:
         tmp = str(path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
         try:
@@ -220,7 +216,7 @@ def write_json(doc: dict[str, Any], path: str | Path) -> Path:
             continue
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, indent=1, allow_nan=False)
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -231,6 +227,12 @@ def write_json(doc: dict[str, Any], path: str | Path) -> Path:
             pass
         raise
     return path
+
+
+def write_json(doc: dict[str, Any], path: str | Path) -> Path:
+    """Write `doc` to `path` atomically (write_text_atomically); NaN and infinity anywhere are
+    written as null (json_safe), the caller's document is left as it is."""
+    return write_text_atomically(path, json.dumps(json_safe(doc), indent=1, allow_nan=False))
 
 
 def export(state: RunState, path: str | Path) -> Path:

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scenarios.loader import file_kind
+
 from ..registry import ENGINE_LABELS
 from .document import SCHEMA, write_json
 from .validation import DocumentError, check_document, shown
@@ -130,15 +132,6 @@ def parse_document(data: bytes, source: str = "") -> Any:
         raise RunFileError(f"{where}corrupt JSON ({str(err).splitlines()[0][:120]})") from None
 
 
-def _file_kind(mode: int) -> str:
-    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISSOCK, "a socket")):
-        if test(mode):
-            return name
-    return "not a regular file"
-
-
 def read_file_capped(path: Path, limit: int | None = None) -> bytes:
     """The bytes of `path` when it is a regular file of at most `limit` bytes (by default
     MAX_FILE_BYTES).
@@ -153,7 +146,7 @@ def read_file_capped(path: Path, limit: int | None = None) -> bytes:
     try:
         st = os.stat(path)
         if not stat.S_ISREG(st.st_mode):
-            raise RunFileError(f"{shown_path}: {_file_kind(st.st_mode)}, not a results file")
+            raise RunFileError(f"{shown_path}: {file_kind(st.st_mode)}, not a results file")
         if st.st_size > limit:
             raise RunFileError(f"{shown_path}: too large ({st.st_size / 2**20:.0f} MiB) for a "
                                "results file")
