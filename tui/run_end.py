@@ -19,7 +19,6 @@ from engines.results.document import write_json, write_text_atomically
 from engines.results.finish import RunEnd
 from engines.results.store import save_run
 
-
 #: The snapshot's writer: the same atomic write as the results (tests replace it here).
 write_atomically = write_text_atomically
 

@@ -8,6 +8,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, OptionList
 
@@ -64,9 +65,13 @@ class PickerScreen(Screen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        scenario_list = self.query_one(ScenarioList)
+        try:
+            scenario_list = self.query_one(ScenarioList)
+            form = self.query_one(RunSettingsForm)
+        except NoMatches:  # the app is closing already (Ctrl-C or SIGTERM during start-up)
+            return
         scenario_list.border_title = "Scenarios"
-        self.query_one(RunSettingsForm).border_title = "Run settings"
+        form.border_title = "Run settings"
         if scenario_list.option_count:
             scenario_list.highlighted = 0
         scenario_list.focus()
