@@ -399,3 +399,22 @@ async def test_an_nvml_error_mid_run_never_stops_the_run():
         for col in app.screen.query(EngineColumn):
             assert col.view.status == "done"  # ...and both engines finished anyway
         assert "CPU" in screen_text(app)
+
+
+@pytest.mark.parametrize("signals", [1, 2])
+async def test_ctrl_c_before_the_first_screen_leaves_once_it_is_up(signals):
+    """SIGINT during start-up (tui.launch routes it to app.interrupt) must not exit while the
+    picker mounts: that raced Textual's Header into a NoMatches traceback on CI."""
+    app = app_for(*QUIET, *SLOW_FAKES, "--steps", "100000", "--scenario", "mlp")
+
+    class InterruptedEarly(type(app)):
+        def on_load(self) -> None:
+            for _ in range(signals):
+                self.interrupt()
+
+    app.__class__ = InterruptedEarly
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.return_code is not None, timeout=10)
+    assert app.return_code == 130
+    assert app.dashboards == [] and app.picker is not None
+    assert app.exit_notes == ["interrupted: engines stopped"]

@@ -121,6 +121,9 @@ class FwCompareApp(App[int]):
         # Said on stderr once the app has left the terminal (tui.launch prints them).
         self.exit_notes: list[str] = []
         self.interrupted = False  # SIGINT/SIGTERM: the run is being stopped, then we exit 130
+        # on_mount has pushed the first screen: before that, leaving is deferred to its end
+        # (exiting while the picker mounts raced Textual's Header: a NoMatches traceback).
+        self.started = False
         self.warmed_up = False  # the deferred start-up work (pre-warm, NVML) has run
         # Engine processes pre-warmed while the user chooses (DESIGN: imports paid once).
         # Only for real Comparisons in child processes; a stand-in factory gets no pool.
@@ -142,12 +145,17 @@ class FwCompareApp(App[int]):
             calibration_file=calibration_file())
 
     # -- lifecycle -----------------------------------------------------------------------
-    async def on_mount(self) -> None:
+    def on_load(self) -> None:
+        # Load comes before the first screen: Ctrl-C is the app's from here on.
         if self.catch_signals:
             self._catch_signals()
+
+    async def on_mount(self) -> None:
         self.picker = PickerScreen(self.scenarios, self.draft, self.user_dir)
         await self.push_screen(self.picker)
-        if self.interrupted:  # Ctrl-C during start-up: the app is already leaving
+        self.started = True
+        if self.interrupted:  # Ctrl-C during start-up: leave once the picker has settled
+            self.call_after_refresh(self._leave_interrupted)
             return
         if self.problems and not self.snapshot_path:
             lines = "\n".join(f"• {p}" for p in self.problems[:5])
@@ -274,6 +282,8 @@ class FwCompareApp(App[int]):
         """Ctrl-C from outside the app (the only way into --snapshot): stop the run, let its
         end write the (partial) export as usual, then exit 130. A second one exits at once
         (after writing the export if the first had not yet)."""
+        if self.interrupted and not self.started:
+            return  # on_mount leaves as soon as its first screen is up
         if self.interrupted:
             for screen in self.dashboards:
                 if screen.write_export_now():
@@ -283,13 +293,18 @@ class FwCompareApp(App[int]):
             return
         self.interrupted = True
         self.exit_notes.append("interrupted: engines stopped")
+        if not self.started:
+            return  # on_mount leaves as soon as its first screen is up
         running = [d for d in self.dashboards if d.running or not d.final_applied]
         if not running:
-            self.close_engines()
-            self.exit(return_code=EXIT_INTERRUPTED)
+            self.call_after_refresh(self._leave_interrupted)
             return
         for screen in running:
             screen.stop_run()
+
+    def _leave_interrupted(self) -> None:
+        self.close_engines()
+        self.exit(return_code=EXIT_INTERRUPTED)
 
     # -- the end of a run ----------------------------------------------------------------
     def on_dashboard_screen_run_ended(self, message: DashboardScreen.RunEnded) -> None:
