@@ -6,7 +6,9 @@
 1. start-up as a new user meets it: `python -m tui` in a pseudo-terminal (120x40) until the
    picker is usable (its list and the detail of the first scenario drawn, then a key press
    answered), against a minimal Textual app of the same shape (benchmarks/minimal_app.py)
-   measured the same way, launches interleaved; printed as a ratio, with the load average;
+   measured the same way, launches interleaved; printed as a ratio, with the load average,
+   with the project's bytecode cached (every launch after the first) and without (the first
+   launch, or every launch where PYTHONDONTWRITEBYTECODE=1 meets the editable install);
 2. key latency while both engines train: a key press in the pseudo-terminal until the screen
    bytes that answer it arrive (the loss chart's title switching linear <-> log);
 3. redraw cost of one dashboard frame with 1e3 and 1e6 recorded steps per engine;
@@ -153,6 +155,27 @@ def tmux_launch_to_usable(command: list[str] | None, drawn: tuple[str, ...],
         subprocess.run([*tmux, "kill-server"], capture_output=True)
         shutil.rmtree(folder, ignore_errors=True)
     return frame, usable
+
+
+PROJECT_PACKAGES = ("tui", "engines", "scenarios")
+
+
+def set_bytecode_cache(cached: bool) -> None:
+    """cached: the project's modules compiled to __pycache__, as its first launch leaves them
+    on an ordinary machine (Textual's own come compiled by pip). Not cached: those removed and
+    launches told not to write any, so every launch compiles the project's sources (a first
+    launch; or every launch where PYTHONDONTWRITEBYTECODE=1 meets the editable install)."""
+    import compileall
+
+    if cached:
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+        for package in PROJECT_PACKAGES:
+            compileall.compile_dir(str(ROOT / package), quiet=1)
+    else:
+        os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
+        for package in PROJECT_PACKAGES:
+            for cache in (ROOT / package).rglob("__pycache__"):
+                shutil.rmtree(cache, ignore_errors=True)
 
 
 def start_up(runs: int, tmux: bool = False) -> dict[str, list[float]]:
@@ -308,18 +331,32 @@ def main() -> None:
                     help="only the start-up figures (launch to usable picker and its ratio)")
     ap.add_argument("--tmux", action="store_true",
                     help="measure start-up in tmux (capture-pane polling), as issue 12 did")
+    ap.add_argument("--bytecode", choices=("cached", "none", "both"), default="both",
+                    help="start-up with the project's bytecode cached (every launch after the "
+                         "first), with none (the first launch), or both (default)")
     a = ap.parse_args()
     print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
 
-    load = os.getloadavg()[0]
-    su = start_up(a.runs, tmux=a.tmux)
-    ratio = statistics.median(su["app"]) / statistics.median(su["minimal"])
-    how = "tmux" if a.tmux else "pty"
-    print(f"launch to first frame (picker drawn, {how}): {fmt(su['app_frame'], 's', 1)}")
-    print(f"launch to usable picker (drawn, a key answered; {how} 120x40): "
-          f"{fmt(su['app'], 's', 1)}; minimal Textual app the same way: "
-          f"{fmt(su['minimal'], 's', 1)}; ratio {ratio:.2f}x "
-          f"(load average {load:.2f} -> {os.getloadavg()[0]:.2f})")
+    dont_write = os.environ.get("PYTHONDONTWRITEBYTECODE")
+    states = {"cached": [True], "none": [False], "both": [False, True]}[a.bytecode]
+    for cached in states:
+        set_bytecode_cache(cached)
+        load = os.getloadavg()[0]
+        su = start_up(a.runs, tmux=a.tmux)
+        ratio = statistics.median(su["app"]) / statistics.median(su["minimal"])
+        how = "tmux" if a.tmux else "pty"
+        state = "bytecode cached" if cached else "no bytecode cache (compiled at each launch)"
+        print(f"[{state}]")
+        print(f"  launch to first frame (picker drawn, {how}): "
+              f"{fmt(su['app_frame'], 's', 1)}")
+        print(f"  launch to usable picker (drawn, a key answered; {how} 120x40): "
+              f"{fmt(su['app'], 's', 1)}; minimal Textual app the same way: "
+              f"{fmt(su['minimal'], 's', 1)}; ratio {ratio:.2f}x "
+              f"(load average {load:.2f} -> {os.getloadavg()[0]:.2f})")
+    if dont_write is None:
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    else:
+        os.environ["PYTHONDONTWRITEBYTECODE"] = dont_write
     if a.startup_only:
         return
 

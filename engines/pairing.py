@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Any, Mapping, Sequence
 
-import numpy as np
+from scenarios.lazy import np
 
 LEVEL = 0.95
 #: pairs needed before an interval is given at all (two pairs give a t interval, but one with

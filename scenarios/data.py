@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from .datasets import load_digits
+from .lazy import np
 from .spec import DataSpec
 from .tokens import token_sequences
 

@@ -9,8 +9,7 @@ loss floor a model can approach, never pass (in expectation).
 
 from __future__ import annotations
 
-import numpy as np
-
+from .lazy import np
 from .spec import DataSpec
 
 #: Dirichlet concentration of each row: small = few likely successors = a low loss floor.

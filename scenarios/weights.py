@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from .layers import CATALOGUE, LayerInfo
+from .lazy import np
 from .shapes import infer_stack
 from .spec import Scenario
 

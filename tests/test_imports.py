@@ -49,6 +49,32 @@ def test_cli_starts_without_frameworks():
     assert not set(loaded) & {"textual", "torch", "tensorflow", "keras"}
 
 
+def test_the_picker_starts_without_numpy_the_runner_or_the_results():
+    # Start-up (issue 12): what the picker's first frame needs is options, scenario files and
+    # the picker's widgets; numpy, the runner, the engine hosts and the results load later.
+    code = ("import sys\nimport tui.cli as cli\noptions = cli.parse_options([])\n"
+            "import tui.app, tui.screens.picker\n"
+            "tui.app.FwCompareApp(options)\n"
+            "late = ('numpy', 'engines.run.runner', 'engines.hosting.host', 'engines.results',"
+            " 'scenarios.data', 'scenarios.weights', 'psutil')\n"
+            "print(','.join(m for m in late if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT)
+    assert out.stdout.strip() == ""
+
+
+def test_lazy_package_exports_are_real_and_listed():
+    import engines
+    import scenarios
+
+    for package in (engines, scenarios):
+        assert sorted(package.__all__) == sorted(package._EXPORTS)
+        for name in package.__all__:
+            assert getattr(package, name) is not None and name in dir(package)
+        with pytest.raises(AttributeError, match="no attribute 'nope'"):
+            package.nope
+
+
 def _module_name(path: Path) -> str:
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
     if parts[-1] == "__init__":

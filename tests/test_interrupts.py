@@ -15,8 +15,8 @@ import pytest
 
 from engines import Comparison
 from engines.fake_engine import HANG_RELEASE
-from engines.run.runner import SLOW_STAGE_FACTOR, stall_limit
 from engines.run.state import FINAL_STATUSES
+from engines.run.watchdog import SLOW_STAGE_FACTOR, stall_limit
 from engines.settings import settings_for
 from scenarios import find, load_builtins
 from tui.cli import main

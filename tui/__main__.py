@@ -1,5 +1,5 @@
 """`python -m tui` runs the same entry point as `fwcompare-tui`."""
 
-from .cli import console_main
+from .entry import main
 
-console_main()
+main()

@@ -25,7 +25,6 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from engines.hosting.pool import HostPool
-from engines.run.driver import RunDriver
 from engines.settings import RunSettings
 from scenarios import Scenario
 
@@ -36,9 +35,11 @@ from .screens.picker import PickerScreen
 from .settings_draft import SettingsDraft
 
 if TYPE_CHECKING:
+    from engines.run.driver import RunDriver
+
     from .screens.dashboard import DashboardOptions, DashboardScreen
 
-ComparisonFactory = Callable[..., RunDriver]
+ComparisonFactory = Callable[..., "RunDriver"]
 
 # After the picker's first frame, how long the app waits before starting the engine processes
 # and NVML (their imports take both cores of a 2-core machine for seconds).
@@ -75,9 +76,10 @@ SNAPSHOT_SETTLE_S = 0.3  # after the final figures are drawn, before the screens
 def freeze_heap() -> None:
     """Everything loaded so far lives as long as the process: keep it out of the cyclic
     garbage collector's full passes, which otherwise scan it again every time (a pause keys
-    feel)."""
+    feel). Then the collector is on: tui.entry starts the program with it off."""
     gc.collect()
     gc.freeze()
+    gc.enable()
 
 
 class FwCompareApp(App[int]):
@@ -167,7 +169,6 @@ class FwCompareApp(App[int]):
         if self.autorun is not None:
             scenario, settings = self.autorun
             self.picker.select(scenario.name)
-            freeze_heap()
             self.start_run(scenario, settings, self.draft.selected_engines())
         else:
             # The picker's first frame comes first; then, once idle, the slow start-up work.
@@ -238,6 +239,7 @@ class FwCompareApp(App[int]):
         from .screens.dashboard import DashboardScreen
 
         self.warmed_up = True  # a run takes its engines now: nothing left to pre-warm
+        freeze_heap()
         if self.pool is not None:
             self.pool.discard_except(engines.values())
         screen = DashboardScreen(scenario, settings, engines, self.run_options)

@@ -8,16 +8,16 @@ so the others start fast. Imports neither framework: engines load them in their 
 from __future__ import annotations
 
 import argparse
+import gc
 import signal
 import sys
 from typing import TextIO
 
-from engines import ENGINE_NAMES, MODES, SCHEDULES, TASKS
 from engines.pairing import DEFAULT_CONFIDENCE_PCT, MIN_CONFIDENT_PAIRS
 from engines.precision import PRECISIONS
-from engines.results.diff import compare_runs
-from engines.results.store import RunFileError, list_runs, load_run
-from engines.run.runner import DEFAULT_STALL_TIMEOUT_S, SLOW_STAGE_FACTOR
+from engines.registry import ENGINE_NAMES
+from engines.run.watchdog import DEFAULT_STALL_TIMEOUT_S, SLOW_STAGE_FACTOR
+from engines.settings import MODES, SCHEDULES, TASKS
 
 from .limits import MAX_REPEAT, MAX_SIZE, MAX_STALL_TIMEOUT_S, MAX_STEPS, MAX_THREADS
 from .option_rules import given_options
@@ -141,6 +141,7 @@ def list_scenarios(options: Options, out: TextIO) -> int:
 
 def print_runs(options: Options, out: TextIO) -> int:
     """--list-runs: the saved runs, newest first; skipped files as warnings on stderr."""
+    from engines.results.store import list_runs
 
     from .reports import runs_table
 
@@ -159,6 +160,8 @@ def print_runs(options: Options, out: TextIO) -> int:
 
 def compare_files(options: Options, out: TextIO) -> int:
     """--compare A.json B.json: the two documents side by side."""
+    from engines.results.diff import compare_runs
+    from engines.results.store import RunFileError, load_run
 
     from .reports import compare_text
 
@@ -181,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     out = sys.stdout
     try:
         options = parse_options(argv)
+        if options.command != "app":
+            gc.enable()  # off while starting (tui.entry); the app turns it on itself
         for warning in options.warnings:
             say(f"fwcompare-tui: warning: {warning}", sys.stderr)
         if options.command == "list":

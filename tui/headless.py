@@ -21,7 +21,7 @@ from engines.results.finish import RunEnd, finish_run
 from engines.results.inference import inference_settings, merge_inference
 from engines.results.matrix import build_matrix_doc, matrix_cells
 from engines.results.repeats import merge_repeats, repeat_orders
-from engines.run.runner import DEFAULT_STALL_TIMEOUT_S
+from engines.run.watchdog import DEFAULT_STALL_TIMEOUT_S
 from engines.settings import RunSettings
 from scenarios import Scenario
 

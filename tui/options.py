@@ -18,7 +18,7 @@ from typing import Any, Literal
 from engines.pairing import DEFAULT_CONFIDENCE_PCT
 from engines.precision import cpu_refusal
 from engines.registry import ENGINE_NAMES, TWIN_SUFFIX, impl_name
-from engines.run.runner import DEFAULT_STALL_TIMEOUT_S
+from engines.run.watchdog import DEFAULT_STALL_TIMEOUT_S
 from engines.settings import MODES, RunSettings, settings_for
 from scenarios import Scenario, ScenarioError, discover, find
 from scenarios.budget import (

@@ -10,17 +10,25 @@ closed as usual; the app warms again for the next run. Thread-safe; no UI here.
 from __future__ import annotations
 
 import threading
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
-from .host import ProcessHost
+if TYPE_CHECKING:
+    from .host import ProcessHost
 
-HostFactory = Callable[[str, threading.Event], ProcessHost]
+HostFactory = Callable[[str, threading.Event], "ProcessHost"]
+
+
+def _process_host(impl: str, cancel: threading.Event) -> ProcessHost:
+    # The host module loads with the first warm child, not with the app (start-up).
+    from .host import ProcessHost
+
+    return ProcessHost(impl, cancel)
 
 
 class HostPool:
     """At most one idle, pre-warmed engine process per implementation."""
 
-    def __init__(self, host_factory: HostFactory = ProcessHost) -> None:
+    def __init__(self, host_factory: HostFactory = _process_host) -> None:
         self._factory = host_factory
         self._idle: dict[str, ProcessHost] = {}
         self._lock = threading.Lock()

@@ -24,6 +24,7 @@ from .environment import environment
 from .state import RunState, UntilConfident
 from .telemetry import NVML, TelemetrySampler, shared_nvml
 from .turns import Turnstile
+from .watchdog import DEFAULT_STALL_TIMEOUT_S, stall_limit, stall_message
 
 # Paired measurement (alternate schedule): turns are at least MIN_TURN_S of measured step time
 # (shorter turns cost more in switching than they give: a 5-step turn inflated PyTorch's
@@ -36,27 +37,6 @@ TARGET_PAIRS = 6
 CAP_FACTOR = 100
 # Steady steps each engine needs before its median sizes the turns.
 MIN_SIZING_STEPS = 3
-
-# The stall watchdog: an engine inside a call to its host (a turn, its build, its report) that
-# sends nothing (no step, no stage change) for this long is stopped and marked failed, and the
-# other engines go on. Stages with one long, legitimate silence (the import, the model build,
-# the first step's tracing or compilation: torch.compile took 9 s on the reference machine, XLA
-# can take minutes) get SLOW_STAGE_FACTOR times as long. 0 or None: no watchdog.
-DEFAULT_STALL_TIMEOUT_S = 120.0
-SLOW_STAGE_FACTOR = 10
-SLOW_STAGES = ("waiting", "starting", "importing", "building", "compiling")
-
-
-def stall_limit(stage: str, timeout: float) -> float:
-    """Seconds of silence the watchdog allows an engine in lifecycle stage `stage`."""
-    return timeout * SLOW_STAGE_FACTOR if stage in SLOW_STAGES else timeout
-
-
-def stall_message(stage: str, limit: float, timeout: float) -> str:
-    """The error of an engine the watchdog stopped."""
-    what = f"no step for {limit:g} s" if stage not in SLOW_STAGES else \
-        f"no progress for {limit:g} s while {stage}"
-    return f"{what}: stopped by the stall watchdog (--stall-timeout {timeout:g})"
 
 
 class Comparison:

@@ -11,7 +11,7 @@ import hashlib
 from functools import lru_cache
 from importlib import resources
 
-import numpy as np
+from ..lazy import np
 
 #: The digits data set: 1,797 8x8 grey-level images of handwritten digits 0-9.
 DIGITS_FILE = "digits.csv.gz"

@@ -18,9 +18,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import numpy as np
-
 from ..fields import Field, LayerList
+from ..lazy import np
 
 Shape = tuple[int, ...]
 

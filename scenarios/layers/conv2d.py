@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..fields import Field, Int
+from ..lazy import np
 from .catalogue import LayerInfo, LayerMisfit, LayerSpec, LayerType, Shape, fmt_shape
 from .initializers import glorot_uniform, zeros
 from .padding import PADDING, check_padding, describe_padding, padded_size

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from ..fields import Field, Int
+from ..lazy import np
 from .catalogue import LayerInfo, LayerMisfit, LayerSpec, LayerType, Shape, fmt_shape
 from .initializers import glorot_uniform, zeros
 from .shared_fields import ACTIVATION, NO_SEQUENCES, with_activation

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from ..fields import Field, Int
+from ..lazy import np
 from .catalogue import LayerInfo, LayerMisfit, LayerSpec, LayerType, Shape, TokenIds, fmt_shape
 from .initializers import small_uniform
 

@@ -7,7 +7,7 @@ scenario's initial weights (and the published parity figures) change.
 
 from __future__ import annotations
 
-import numpy as np
+from ..lazy import np
 
 
 def glorot_uniform(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int,

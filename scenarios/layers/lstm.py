@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..fields import Bool, Field, Int
+from ..lazy import np
 from .catalogue import LayerInfo, LayerMisfit, LayerSpec, LayerType, Shape, fmt_shape
 from .initializers import glorot_uniform, orthogonal, zeros
 from .shared_fields import NO_ACTIVATION

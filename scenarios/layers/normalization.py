@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
+from ..lazy import np
 from .catalogue import LayerInfo, LayerSpec, LayerType, Shape
 from .initializers import ones, zeros
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from ..fields import Choice, Field, LayerList
+from ..lazy import np
 from .catalogue import LayerInfo, LayerMisfit, LayerSpec, LayerType, Shape, fmt_shape
 from .initializers import glorot_uniform, zeros
 

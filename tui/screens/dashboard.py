@@ -21,7 +21,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from engines.registry import engine_label
 from engines.results.calibration import load_calibration
@@ -38,6 +37,7 @@ from ..run_end import export_failure, why
 from ..widgets.engine_column import EngineColumn
 from ..widgets.fairness_line import FairnessLine
 from ..widgets.hardware_panel import HardwarePanel
+from ..widgets.key_footer import KeyFooter
 from ..widgets.loss_chart import LossChart
 from ..widgets.parity_meter import ParityMeter
 from ..widgets.run_banner import RunBanner
@@ -156,7 +156,7 @@ class DashboardScreen(Screen):
             yield SpeedupLine(id="speedup")
             yield FairnessLine(id="fairness")
         yield HardwarePanel(id="hardware")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.start_run()

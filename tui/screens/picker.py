@@ -10,12 +10,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, OptionList
+from textual.widgets import Header, Input, OptionList
 
 from scenarios import Scenario
 
 from ..safe_text import printable
 from ..settings_draft import SettingsDraft
+from ..widgets.key_footer import KeyFooter
 from ..widgets.run_settings_form import RunSettingsForm
 from ..widgets.scenario_detail import ScenarioDetail
 from ..widgets.scenario_list import ScenarioList, origin_of
@@ -37,6 +38,10 @@ KEY_HELP = [
 
 class PickerScreen(Screen):
     """The scenario list, its details, and the run settings."""
+
+    # The list has the focus from the first frame (Textual's default focuses the first
+    # focusable widget, the hidden filter box, then on_mount moves it: two footers drawn).
+    AUTO_FOCUS = "#scenarios"
 
     BINDINGS = [
         Binding("enter", "run", "run", priority=False),
@@ -62,7 +67,7 @@ class PickerScreen(Screen):
                 yield ScenarioList(self.scenarios, self.user_dir, id="scenarios")
                 yield RunSettingsForm(self.draft, id="settings")
             yield ScenarioDetail(id="detail")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         try:

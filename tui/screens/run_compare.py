@@ -7,12 +7,13 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from engines.results.diff import RunComparison
 
 from ..safe_text import plain, printable
 from ..widgets.compare_table import CompareTable
+from ..widgets.key_footer import KeyFooter
 
 KEY_HELP = [
     ("↑ ↓ / j k, page up/down", "scroll the rows"),
@@ -55,7 +56,7 @@ class CompareScreen(Screen):
         yield Static(plain("\n".join(lines)), id="compare-warnings",
                      classes="-visible" if lines else "")
         yield CompareTable(self.comparison.rows, id="compare-table")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one(CompareTable)

@@ -14,13 +14,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from engines.results.diff import RunComparison, compare_runs
 from engines.results.store import RunFileError, RunListing, list_runs, load_run
 
 from ..safe_text import plain, printable
 from ..saved_runs import run_detail, warning_lines
+from ..widgets.key_footer import KeyFooter
 from ..widgets.run_table import RunTable
 from .run_compare import CompareScreen
 
@@ -75,7 +76,7 @@ class RunsScreen(Screen):
         yield Static(id="runs-empty")
         yield RunTable(id="runs-table")
         yield Static(id="runs-detail")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one(RunTable)
