@@ -95,11 +95,14 @@ class FwCompareApp(App[int]):
 
     def __init__(self, options: Options, *,
                  comparison_factory: ComparisonFactory | None = None,
-                 prewarm: bool = True, catch_signals: bool = False) -> None:
+                 prewarm: bool = True, catch_signals: bool = False,
+                 interrupts_before_start: list[int] | None = None) -> None:
         """The app for `options` (command 'app'). `comparison_factory` stands in for
         Comparison (tests, benchmarks); `prewarm=False` starts no engine process early;
         `catch_signals`: SIGINT and SIGTERM end the run the way Ctrl-C does headless
-        (tui.launch sets it; tests leave their own process's signals alone)."""
+        (tui.launch sets it; tests leave their own process's signals alone);
+        `interrupts_before_start`: where tui.launch notes those that come before the app takes
+        them (one there when it does is taken as a Ctrl-C)."""
         super().__init__()
         self.scenarios = list(options.scenarios)
         self.problems = list(options.problems)
@@ -118,6 +121,7 @@ class FwCompareApp(App[int]):
         self.save_runs = options.save_runs
         self.telemetry = options.telemetry
         self.catch_signals = catch_signals
+        self.interrupts_before_start = interrupts_before_start
         self.picker: PickerScreen | None = None
         self.snapshot_written: Path | None = None
         # Said on stderr once the app has left the terminal (tui.launch prints them).
@@ -151,6 +155,9 @@ class FwCompareApp(App[int]):
         # Load comes before the first screen: Ctrl-C is the app's from here on.
         if self.catch_signals:
             self._catch_signals()
+            if self.interrupts_before_start:
+                self.interrupts_before_start.clear()
+                self.interrupt()
 
     async def on_mount(self) -> None:
         self.picker = PickerScreen(self.scenarios, self.draft, self.user_dir)

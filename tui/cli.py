@@ -11,7 +11,7 @@ import argparse
 import gc
 import signal
 import sys
-from typing import TextIO
+from typing import Callable, TextIO
 
 from engines.pairing import DEFAULT_CONFIDENCE_PCT, MIN_CONFIDENT_PAIRS
 from engines.precision import PRECISIONS
@@ -19,6 +19,7 @@ from engines.registry import ENGINE_NAMES
 from engines.run.watchdog import DEFAULT_STALL_TIMEOUT_S, SLOW_STAGE_FACTOR
 from engines.settings import MODES, SCHEDULES, TASKS
 
+from .interrupts import interrupts_held
 from .limits import MAX_REPEAT, MAX_SIZE, MAX_STALL_TIMEOUT_S, MAX_STEPS, MAX_THREADS
 from .option_rules import given_options
 from .options import (
@@ -183,24 +184,18 @@ def main(argv: list[str] | None = None) -> int:
     """
     out = sys.stdout
     try:
-        options = parse_options(argv)
-        if options.command != "app":
-            gc.enable()  # off while starting (tui.entry); the app turns it on itself
-        for warning in options.warnings:
-            say(f"fwcompare-tui: warning: {warning}", sys.stderr)
-        if options.command == "list":
-            return list_scenarios(options, out)
-        if options.command == "list-runs":
-            return print_runs(options, out)
-        if options.command == "compare":
-            return compare_files(options, out)
-        if options.command == "headless":
-            from .headless import run_headless
-
-            return run_headless(options, out)
-        from .launch import launch_app  # Textual is imported only here
-
-        return launch_app(options)
+        # Checking and loading: nothing to stop yet. Ctrl-C here is noted and honoured after
+        # (tui.entry says why a KeyboardInterrupt is not raised while modules load).
+        with interrupts_held() as came:
+            options = parse_options(argv)
+            if options.command != "app":
+                gc.enable()  # off while starting (tui.entry); the app turns it on itself
+            for warning in options.warnings:
+                say(f"fwcompare-tui: warning: {warning}", sys.stderr)
+            command = _command(options, out)
+        if came:
+            raise KeyboardInterrupt
+        return command()
     except BadInput as err:
         say(f"fwcompare-tui: error: {err}", sys.stderr)
         return EXIT_BAD_INPUT
@@ -209,6 +204,23 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     finally:
         flush_output(out)
+
+
+def _command(options: Options, out: TextIO) -> Callable[[], int]:
+    """What runs the command `options` asks for (its module loaded now)."""
+    if options.command == "list":
+        return lambda: list_scenarios(options, out)
+    if options.command == "list-runs":
+        return lambda: print_runs(options, out)
+    if options.command == "compare":
+        return lambda: compare_files(options, out)
+    if options.command == "headless":
+        from .headless import run_headless
+
+        return lambda: run_headless(options, out)
+    from .launch import launch_app  # Textual is imported only there
+
+    return lambda: launch_app(options)
 
 
 def console_main() -> None:  # pragma: no cover - the console script

@@ -29,6 +29,12 @@ from scenarios.budget import (
     estimate,
 )
 
+from .exit_codes import (  # noqa: F401  (named from here by the rest of tui)
+    EXIT_BAD_INPUT,
+    EXIT_ENGINE_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+)
 from .formatting import fmt_bytes, fmt_duration, fmt_flops
 from .limits import (
     MAX_REPEAT,
@@ -50,8 +56,6 @@ from .paths import peak_cache_dir, runs_dir, user_scenario_dir
 
 # --until-confident without --steps: at most this many times the scenario's steps.
 UNTIL_CONFIDENT_STEP_FACTOR = 10
-
-EXIT_OK, EXIT_ENGINE_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 Command = Literal["list", "list-runs", "compare", "headless", "app"]
 

@@ -10,12 +10,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Header, Input, OptionList
+from textual.widgets import Input, OptionList
 
 from scenarios import Scenario
 
 from ..safe_text import printable
 from ..settings_draft import SettingsDraft
+from ..widgets.app_header import AppHeader
 from ..widgets.key_footer import KeyFooter
 from ..widgets.run_settings_form import RunSettingsForm
 from ..widgets.scenario_detail import ScenarioDetail
@@ -60,7 +61,7 @@ class PickerScreen(Screen):
         self.sub_title = "pick a scenario"
 
     def compose(self) -> ComposeResult:
-        yield Header(show_clock=False, icon="≋")
+        yield AppHeader()
         with Horizontal(id="picker"):
             with Vertical(id="picker-left"):
                 yield Input(placeholder="filter…", id="filter")

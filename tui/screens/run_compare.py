@@ -7,11 +7,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Header, Static
+from textual.widgets import Static
 
 from engines.results.diff import RunComparison
 
 from ..safe_text import plain, printable
+from ..widgets.app_header import AppHeader
 from ..widgets.compare_table import CompareTable
 from ..widgets.key_footer import KeyFooter
 
@@ -50,7 +51,7 @@ class CompareScreen(Screen):
         self.sub_title = "two runs side by side"
 
     def compose(self) -> ComposeResult:
-        yield Header(show_clock=False, icon="≋")
+        yield AppHeader()
         yield Static(titles_text(self.comparison, *self.names), id="compare-titles")
         lines = [f"⚠ {w}" for w in self.comparison.warnings]
         yield Static(plain("\n".join(lines)), id="compare-warnings",

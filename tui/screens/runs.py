@@ -14,13 +14,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Header, Static
+from textual.widgets import DataTable, Static
 
 from engines.results.diff import RunComparison, compare_runs
 from engines.results.store import RunFileError, RunListing, list_runs, load_run
 
 from ..safe_text import plain, printable
 from ..saved_runs import run_detail, warning_lines
+from ..widgets.app_header import AppHeader
 from ..widgets.key_footer import KeyFooter
 from ..widgets.run_table import RunTable
 from .run_compare import CompareScreen
@@ -71,7 +72,7 @@ class RunsScreen(Screen):
         self.sub_title = "saved runs"
 
     def compose(self) -> ComposeResult:
-        yield Header(show_clock=False, icon="≋")
+        yield AppHeader()
         yield Static(id="runs-warnings")
         yield Static(id="runs-empty")
         yield RunTable(id="runs-table")
