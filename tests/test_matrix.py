@@ -66,6 +66,24 @@ def test_rows_and_breakeven():
     assert "4.50x" in table
 
 
+def test_statistical_parity_is_shown_as_a_band_in_the_table_and_the_diff():
+    # Dropout: the verdict is a band on moving medians, never "ok"/"MISMATCH" of a match.
+    doc = _cell("train", "eager", {"pytorch": (0.01, 0.002), "tensorflow": (0.09, 0.018)})
+    doc["comparison"]["parity"] = {"within_tolerance": False, "method": "statistical",
+                                   "steps_compared": 200, "max_rel_loss_diff": 0.31}
+    exact = _cell("train", "compiled", {"pytorch": (1.0, 0.002), "tensorflow": (0.2, 0.004)})
+    rows = matrix_rows([doc, exact])
+    assert {r["parity_method"] for r in rows if r["mode"] == "eager"} == {"statistical"}
+    assert {r["parity_method"] for r in rows if r["mode"] == "compiled"} == {"exact"}
+    table = matrix_table(rows)
+    assert "OUT OF BAND" in table and "MISMATCH" not in table and "statistical" in table
+    other = json.loads(json.dumps(doc))
+    other["comparison"]["parity"]["within_tolerance"] = True
+    text = "\n".join(f"{r.label}: {r.a} | {r.b}" for r in compare_runs(doc, other).rows)
+    assert "OUT OF BAND, statistical (3.1e-01 of the first loss)" in text
+    assert "IN BAND, statistical" in text
+
+
 def test_cli_matrix_with_fake_engines(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("FWCOMPARE_RUNS_DIR", str(tmp_path / "runs"))
     out_json = tmp_path / "m.json"

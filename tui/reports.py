@@ -146,11 +146,6 @@ def efficiency_lines(doc: dict[str, Any]) -> list[str]:
             "energy: " + energy_text]
 
 
-def _parity_line(par: dict[str, Any]) -> str:
-    def sci(x: float | None) -> str:
-        return "n/a (non-finite)" if x is None else f"{x:.2e}"
-
-
 def _held_out_cell(evaluations: list[dict[str, Any]]) -> str:
     """The last evaluation's accuracy and the step it followed, e.g. '96.4% @300'."""
     if not evaluations:
@@ -306,6 +301,15 @@ def fairness_text(doc: dict[str, Any]) -> str:
 
 # -- --matrix ----------------------------------------------------------------------------------
 
+def _matrix_parity(row: dict[str, Any]) -> str:
+    ok = row["parity_ok"]
+    if ok is None:
+        return "-"
+    if row.get("parity_method") == "statistical":
+        return "in band" if ok else "OUT OF BAND"
+    return "ok" if ok else "MISMATCH"
+
+
 def matrix_table(rows: list[dict[str, Any]]) -> str:
     """The --matrix rows (engines.results.matrix.matrix_rows) as a table, with its legend."""
     table = [("task", "engine", "mode", "median step", "IQR", "first step", "vs eager",
@@ -323,11 +327,14 @@ def matrix_table(rows: list[dict[str, Any]]) -> str:
         status = "" if r["status"] == "done" else f" [{r['status']}]"
         table.append((r["task"], _label(r["engine"]), str(r["mode_label"]) + status, med,
                       _duration(r["iqr_step_s"]), _duration(r["first_step_s"]), vs, pays,
-                      {True: "ok", False: "MISMATCH", None: "-"}[r["parity_ok"]]))
+                      _matrix_parity(r)))
     lines = _columns(table, rule=True)
     lines.append("~ unstable (IQR/median > 10 %). vs eager: eager median / this median (same "
                  "engine, same task). pays off after: steps until the first-step (compile) cost "
                  "is recovered; never = not faster per step.")
+    if any(r.get("parity_method") == "statistical" for r in rows):
+        lines.append("parity in band / OUT OF BAND: statistical (dropout: the frameworks' masks "
+                     "differ), moving medians of the losses compared within a band.")
     for r in rows:
         if r["error"]:
             lines.append(f"{r['task']}/{r['mode']} {_label(r['engine'])}: {r['error']}")

@@ -246,8 +246,12 @@ def _stable_text(s: dict[str, Any]) -> str:
 def _parity_text(p: dict[str, Any]) -> str:
     if not p.get("steps_compared"):
         return "-"
-    verdict = "OK" if p.get("within_tolerance") else "MISMATCH"
     rel = p.get("max_rel_loss_diff")
+    if p.get("method") == "statistical":  # dropout: a band on moving medians, not a match
+        verdict = "IN BAND" if p.get("within_tolerance") else "OUT OF BAND"
+        return (f"{verdict}, statistical ({rel:.1e} of the first loss)" if _is_number(rel)
+                else f"{verdict}, statistical")
+    verdict = "OK" if p.get("within_tolerance") else "MISMATCH"
     return f"{verdict} ({rel:.1e})" if _is_number(rel) else verdict
 
 

@@ -54,12 +54,15 @@ def matrix_rows(cell_docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     Each row: task, engine, mode, mode_label (what ran: 'tf.function+XLA'), status,
     median_step_s, iqr_step_s, unstable, first_step_s, steps, speedup_vs_eager (eager median /
     this median), breakeven_steps (int; None = never pays off or unknown; eager rows: None),
-    parity_ok (the cell's loss parity, None when one engine only).
+    parity_ok (the cell's loss parity, None when one engine only), parity_method ("exact" or
+    "statistical": with dropout the verdict is a band, not a step-by-step match).
     """
     rows: list[dict[str, Any]] = []
     for doc in cell_docs:
         st = doc.get("settings") or {}
-        par = ((doc.get("comparison") or {}).get("parity") or {}).get("within_tolerance")
+        parity = (doc.get("comparison") or {}).get("parity") or {}
+        par = parity.get("within_tolerance")
+        method = "statistical" if parity.get("method") == "statistical" else "exact"
         for n, e in (doc.get("engines") or {}).items():
             s = e.get("summary") or {}
             rows.append({
@@ -70,7 +73,7 @@ def matrix_rows(cell_docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "unstable": s.get("unstable"),
                 "first_step_s": (e.get("phases_s") or {}).get("first_step"),
                 "steps": s.get("steps_done"),
-                "parity_ok": par,
+                "parity_ok": par, "parity_method": method,
             })
     eager = {(r["task"], r["engine"]): r for r in rows if r["mode"] == "eager"}
     for r in rows:
