@@ -20,6 +20,8 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
+from bench_tables import print_table  # noqa: E402  (benchmarks/, the script's folder)
+
 from engines import Comparison, build_results, settings_for  # noqa: E402
 from engines.efficiency import flops_rate_text  # noqa: E402
 from scenarios import load_builtins  # noqa: E402
@@ -71,12 +73,8 @@ def main() -> None:
                     rows.append((s.name, mode, precision, LABELS[name], *cell(doc, name),
                                  f"{early:.1e}" if early is not None else "-"))
                     print("  done:", " | ".join(rows[-1]), flush=True)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     print()
-    for i, r in enumerate(rows):
-        print("| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |")
-        if i == 0:
-            print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    print_table(rows)
     print(f"\n{args.steps} steps per engine, {args.threads} thread(s) each, alternate schedule, "
           "CPU; achieved = catalogue FLOPs per step (multiply-add = 2, training = 3x forward) / "
           "median steady step; share of each engine's own measured matmul peak at the same "

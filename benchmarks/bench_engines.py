@@ -14,6 +14,8 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
+from bench_tables import print_table  # noqa: E402  (benchmarks/, the script's folder)
+
 from engines import Comparison, build_results, settings_for  # noqa: E402
 from scenarios import load_builtins  # noqa: E402
 
@@ -53,12 +55,8 @@ def main() -> None:
                 if eng["status"] != "done":
                     print(f"  {s.name}/{mode}/{name}: {eng['status']}: {eng['error']}", flush=True)
             print("  done:", " | ".join(rows[-1]), flush=True)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     print()
-    for i, r in enumerate(rows):
-        print("| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |")
-        if i == 0:
-            print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    print_table(rows)
     print(f"\n{args.steps} steps per engine, {args.threads} thread(s) each, alternate schedule, "
           f"CPU, float32; median of steady-state steps.")
 
