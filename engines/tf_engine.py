@@ -336,7 +336,7 @@ class TFEngine(Engine):
             })
         if on_gpu and _has_lstm(getattr(self, "model", None)):
             cfg["lstm_kernel"] = "cuDNN" if self.lstm_use_cudnn is not False else \
-                "generic (use_cudnn=False: XLA cannot compile cuDNN's LSTM, keras#18456)"
+                "generic (use_cudnn=False: XLA cannot compile cuDNN's LSTM/GRU, keras#18456)"
         return cfg
 
     def peak_memory_bytes(self) -> dict[str, int | None]:
@@ -387,5 +387,6 @@ def _compute_dtype(model: Any) -> str | None:
 
 
 def _has_lstm(model: Any) -> bool:
-    return model is not None and any(type(layer).__name__ == "LSTM"
+    """Whether the model has a recurrent layer whose kernel cuDNN may run (LSTM or GRU)."""
+    return model is not None and any(type(layer).__name__ in ("LSTM", "GRU")
                                       for layer in getattr(model, "layers", []))

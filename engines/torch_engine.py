@@ -335,7 +335,8 @@ class TorchEngine(Engine):
                 "cudnn_autotune": bool(torch.backends.cudnn.benchmark),
             })
             model = getattr(self, "model", None)
-            if model is not None and any(isinstance(m, torch.nn.LSTM) for m in model.modules()):
+            if model is not None and any(isinstance(m, (torch.nn.LSTM, torch.nn.GRU))
+                                            for m in model.modules()):
                 cfg["lstm_kernel"] = "cuDNN" if torch.backends.cudnn.enabled else "native"
         if self.settings.mode == "xla":
             cfg["note"] = ("XLA is TensorFlow-only; PyTorch runs torch.compile "

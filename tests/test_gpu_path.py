@@ -361,7 +361,7 @@ def test_gpu_differences_that_change_speed_are_warned_about():
     assert warnings["lstm_kernel"].level == "warning"
     notes = [w.text for w in r.warnings if w.level == "note"]
     assert any("reserves nearly all GPU memory" in t for t in notes)
-    assert any("LSTM without cuDNN under XLA" in t for t in notes)
+    assert any("LSTM/GRU without cuDNN under XLA" in t for t in notes)
 
 
 def test_a_gpu_seen_in_a_cpu_run_and_an_unmapped_ordinal_are_said():
@@ -481,6 +481,20 @@ def test_tensorflow_lstm_under_xla_on_a_gpu_is_built_without_cudnn(pretend_tf_gp
         "Detected unsupported operations when trying to compile graph on XLA_GPU_JIT: "
         "CudnnRNNV3 (No registered 'CudnnRNNV3' OpKernel for XLA_GPU_JIT devices)"))
     assert message.startswith("XLA cannot compile cuDNN's LSTM kernel")
+
+
+@pytest.mark.frameworks
+def test_tensorflow_gru_under_xla_on_a_gpu_is_built_without_cudnn_and_says_so(pretend_tf_gpu):
+    from engines.tf_engine import TFEngine
+
+    gru = find("gru", load_builtins())
+    settings = settings_for(gru, device="cuda", mode="xla", isolation="thread", steps=10)
+    engine = TFEngine()
+    engine.load(settings)
+    engine.build(gru, settings)
+    layers = [la for la in engine.model.layers if type(la).__name__ == "GRU"]
+    assert layers and all(la.use_cudnn is False for la in layers)
+    assert engine.config()["lstm_kernel"].startswith("generic")  # the GRU's kernel, reported
 
 
 @pytest.mark.frameworks

@@ -114,7 +114,7 @@ GPU_ROWS: list[tuple[str, str, tuple[str, ...], Any, bool]] = [
     ("cuda", "CUDA / cuDNN", ("cuda_version", "cudnn_version"), _versions_pair, False),
     ("cudnn_autotune", "cuDNN autotune", ("cudnn_autotune",),
      lambda c: _onoff(c.get("cudnn_autotune")), True),
-    ("lstm_kernel", "LSTM kernel", ("lstm_kernel",),
+    ("lstm_kernel", "LSTM/GRU kernel", ("lstm_kernel",),
      lambda c: str(c.get("lstm_kernel") or "?"), True),
     ("loss_scale", "loss scale", ("loss_scale",), lambda c: str(c.get("loss_scale") or "none"),
      True),
@@ -315,7 +315,7 @@ def _warnings(doc: dict[str, Any], names: list[str], rows: list[FairnessRow],
                        "algorithm found, the other's the heuristic choice"))
         row = by_key.get("lstm_kernel")
         if row is not None and row.differs:
-            out.append(FairnessWarning("warning", "lstm_kernel", "different LSTM kernels: " +
+            out.append(FairnessWarning("warning", "lstm_kernel", "different LSTM/GRU kernels: " +
                        ", ".join(f"{_label(n)} {v}" for n, v in row.values.items())))
         row = by_key.get("loss_scale")
         if row is not None and row.differs:
@@ -424,7 +424,7 @@ def _gpu_warnings(settings: dict[str, Any], names: list[str],
                        "them on AVX-512 (bf16 can be slower than fp32 here)"))
         if c.get("lstm_kernel", "").startswith("generic"):
             out.append(FairnessWarning("note", "lstm_xla",
-                       f"{_label(n)}: LSTM without cuDNN under XLA (XLA cannot compile "
+                       f"{_label(n)}: LSTM/GRU without cuDNN under XLA (XLA cannot compile "
                        "cuDNN's kernel, keras-team/keras#18456)"))
     return out
 
