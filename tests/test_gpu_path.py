@@ -466,35 +466,23 @@ def test_tensorflow_config_builds_as_if_on_a_gpu(pretend_tf_gpu):
 
 
 @pytest.mark.frameworks
-def test_tensorflow_lstm_under_xla_on_a_gpu_is_built_without_cudnn(pretend_tf_gpu):
+@pytest.mark.parametrize("scenario, layer", [("lstm", "LSTM"), ("gru", "GRU")])
+def test_tensorflow_recurrent_layers_under_xla_on_a_gpu_are_built_without_cudnn(
+        pretend_tf_gpu, scenario, layer):
     from engines.tf_engine import TFEngine
 
-    lstm = find("lstm", load_builtins())
-    settings = settings_for(lstm, device="cuda", mode="xla", isolation="thread", steps=10)
+    model = find(scenario, load_builtins())
+    settings = settings_for(model, device="cuda", mode="xla", isolation="thread", steps=10)
     engine = TFEngine()
     engine.load(settings)
-    engine.build(lstm, settings)  # soft placement puts the pretend GPU's ops on the CPU
-    layers = [la for la in engine.model.layers if type(la).__name__ == "LSTM"]
+    engine.build(model, settings)  # soft placement puts the pretend GPU's ops on the CPU
+    layers = [la for la in engine.model.layers if type(la).__name__ == layer]
     assert layers and all(la.use_cudnn is False for la in layers)
-    assert engine.config()["lstm_kernel"].startswith("generic")
+    assert engine.config()["lstm_kernel"].startswith("generic")  # reported for GRU too
     message = engine.classify_error(RuntimeError(
         "Detected unsupported operations when trying to compile graph on XLA_GPU_JIT: "
         "CudnnRNNV3 (No registered 'CudnnRNNV3' OpKernel for XLA_GPU_JIT devices)"))
     assert message.startswith("XLA cannot compile cuDNN's LSTM kernel")
-
-
-@pytest.mark.frameworks
-def test_tensorflow_gru_under_xla_on_a_gpu_is_built_without_cudnn_and_says_so(pretend_tf_gpu):
-    from engines.tf_engine import TFEngine
-
-    gru = find("gru", load_builtins())
-    settings = settings_for(gru, device="cuda", mode="xla", isolation="thread", steps=10)
-    engine = TFEngine()
-    engine.load(settings)
-    engine.build(gru, settings)
-    layers = [la for la in engine.model.layers if type(la).__name__ == "GRU"]
-    assert layers and all(la.use_cudnn is False for la in layers)
-    assert engine.config()["lstm_kernel"].startswith("generic")  # the GRU's kernel, reported
 
 
 @pytest.mark.frameworks
