@@ -15,7 +15,8 @@ import numpy as np
 
 from scenarios import Scenario
 
-from ..hosting.host import Cancelled, EngineHost, HostError, make_host
+from ..distributed.group import make_group_or_host
+from ..hosting.host import Cancelled, EngineHost, HostError
 from ..hosting.pool import HostPool
 from ..hosting.protocol import Evaluation, Event, StageChanged, StepRecords
 from ..pairing import MIN_CONFIDENT_PAIRS, paired_speedup
@@ -326,11 +327,12 @@ class Comparison:
         state = self.state
         impl = state.engines[name].impl
         host = None
-        if self.pool is not None and self.settings.isolation == "process":
+        if self.pool is not None and self.settings.isolation == "process" \
+                and self.settings.workers == 1:
             host = self.pool.take(impl, self.cancel_event)
         started = host is not None
         if host is None:
-            host = make_host(impl, self.settings.isolation, self.cancel_event)
+            host = make_group_or_host(impl, self.settings, self.cancel_event)
         self.hosts[name] = host
 
         turn = 0  # the turn the records arriving now belong to

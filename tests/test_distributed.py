@@ -1,0 +1,208 @@
+"""Data-parallel replicas (engines.distributed): the rules, the replica group behind the
+EngineHost calls, faults, and with the real frameworks: two replicas reproduce one."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from engines import settings_for
+from engines.distributed.group import ReplicaGroupHost, rank_faults
+from engines.distributed.ports import free_ports, port_taken
+from engines.distributed.rules import (
+    budget_note,
+    cores_problem,
+    replica_slice,
+    threads_per_replica,
+)
+from engines.results.document import build_results
+from engines.run.runner import Comparison
+from scenarios import load_builtins
+
+pytestmark = pytest.mark.timeout(300)
+
+SCENARIOS = {s.name: s for s in load_builtins()}
+FAKES = {"pytorch": "fake:pytorch", "tensorflow": "fake:tensorflow"}
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def replica_pids(comparison: Comparison) -> list[int]:
+    return [p for h in comparison.hosts.values() for p in getattr(h, "pids", [h.pid]) if p]
+
+
+# -- rules ------------------------------------------------------------------------------------
+
+
+def test_slices_are_contiguous_equal_and_cover_the_global_batch():
+    parts = [replica_slice(r, 4, 128) for r in range(4)]
+    assert [(p.start, p.stop) for p in parts] == [(0, 32), (32, 64), (64, 96), (96, 128)]
+    whole = np.arange(128)
+    assert np.array_equal(np.concatenate([whole[p] for p in parts]), whole)
+
+
+def test_threads_split_over_replicas_and_cores_are_checked():
+    assert threads_per_replica(4, 2) == 2
+    assert threads_per_replica(1, 2) == 1  # at least one each
+    assert cores_problem(2, 1, cores=2) is None
+    problem = cores_problem(4, 1, cores=2)
+    assert "4 replicas x 1 thread(s) each = 4 threads" in problem and "2 cores" in problem
+    assert cores_problem(2, 4, cores=2) is not None  # 2 x 2 = 4 > 2
+    assert budget_note(2, 3) is not None and budget_note(2, 4) is None
+
+
+def test_settings_refuse_what_replicas_cannot_do():
+    sc = SCENARIOS["mlp"]
+    assert settings_for(sc, workers=2).per_replica_batch == 64
+    with pytest.raises(ValueError, match="batch_size: 128 does not split into 3"):
+        settings_for(sc, workers=3)
+    with pytest.raises(ValueError, match="workers: data-parallel replicas are processes"):
+        settings_for(sc, workers=2, isolation="thread")
+    with pytest.raises(ValueError, match="workers: expected a positive integer"):
+        settings_for(sc, workers=0)
+    with pytest.raises(ValueError, match="scale_batch"):
+        settings_for(sc, scale_batch="local")
+    doc = settings_for(sc, workers=2).to_dict()
+    assert doc["workers"] == 2 and doc["scale_batch"] == "global"
+
+
+def test_ports_are_os_picked_and_distinct_and_taken_ports_are_recognised():
+    ports = free_ports(4)
+    assert len(set(ports)) == 4 and all(p > 0 for p in ports)
+    assert port_taken("RuntimeError: [Errno 98] Address already in use")
+    assert port_taken("UNKNOWN: Could not start gRPC server")
+    assert not port_taken("Connection closed by peer")
+
+
+def test_faults_can_target_one_rank():
+    assert rank_faults({"pytorch": "crash@3:1"}, 1) == {"pytorch": "crash@3"}
+    assert rank_faults({"pytorch": "crash@3:1"}, 0) == {}
+    assert rank_faults({"pytorch": "nan@2"}, 0) == {"pytorch": "nan@2"}
+
+
+# -- the replica group, with the fake engine ---------------------------------------------------
+
+
+def test_group_runs_as_one_engine_with_per_replica_figures():
+    sc = SCENARIOS["mlp"]
+    settings = settings_for(sc, steps=30, workers=2, threads=1)
+    comparison = Comparison(sc, settings, FAKES, telemetry=False)
+    state = comparison.run()
+    doc = build_results(state)
+    for name, engine in doc["engines"].items():
+        assert engine["status"] == "done", engine["error"]
+        dist = engine["config"]["distributed"]
+        assert dist["replicas"] == 2 and dist["per_replica_batch"] == 64
+        assert [p["rank"] for p in dist["per_replica"]] == [0, 1]
+        rates = [p["samples_per_s"] for p in dist["per_replica"]]
+        assert dist["samples_per_s"] == pytest.approx(sum(rates))
+        assert [s["step"] for s in engine["steps"]] == list(range(len(engine["steps"])))
+    assert doc["settings"]["workers"] == 2
+    assert all(gone(p) for p in replica_pids(comparison))
+
+
+@pytest.mark.slow
+def test_a_crashed_replica_ends_its_group_and_the_other_engine_carries_on():
+    sc = SCENARIOS["mlp"]
+    settings = settings_for(sc, steps=30, workers=2, threads=1,
+                            faults={"tensorflow": "crash@5:1"})
+    comparison = Comparison(sc, settings, FAKES, telemetry=False)
+    t0 = time.monotonic()
+    state = comparison.run()
+    assert time.monotonic() - t0 < 20
+    tf, pt = state.engines["tensorflow"], state.engines["pytorch"]
+    assert tf.status == "failed"
+    assert "replica 1 of 2" in tf.error and "died" in tf.error
+    assert "every replica of the group was stopped" in tf.error
+    assert pt.status == "done"
+    assert all(gone(p) for p in replica_pids(comparison))
+
+
+@pytest.mark.slow
+def test_a_hung_replica_is_stopped_by_the_watchdog_with_every_replica():
+    sc = SCENARIOS["mlp"]
+    settings = settings_for(sc, steps=30, workers=2, threads=1, faults={"pytorch": "hang@4:0"})
+    comparison = Comparison(sc, settings, FAKES, telemetry=False, stall_timeout=1.0)
+    state = comparison.run()
+    assert state.engines["pytorch"].status == "failed"
+    assert "stall watchdog" in state.engines["pytorch"].error
+    assert state.engines["tensorflow"].status == "done"
+    assert all(gone(p) for p in replica_pids(comparison))
+
+
+@pytest.mark.slow
+def test_cancel_kills_every_replica_at_once():
+    sc = SCENARIOS["mlp"]
+    settings = settings_for(sc, steps=2000, workers=2, threads=1,
+                            faults={"pytorch": "slow", "tensorflow": "slow"})
+    comparison = Comparison(sc, settings, FAKES, telemetry=False)
+    comparison.start()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not comparison.state.engines["pytorch"].steps_done:
+        time.sleep(0.05)
+    pids = replica_pids(comparison)
+    assert len(pids) == 4
+    t0 = time.monotonic()
+    comparison.cancel()
+    assert comparison.wait(timeout=5)
+    assert time.monotonic() - t0 < 2.0
+    assert all(gone(p) for p in pids)
+
+
+def test_a_rank_that_dies_before_answering_is_named():
+    host = ReplicaGroupHost("fake:pytorch", threading.Event(), 2)
+    host.start()
+    try:
+        host.ranks[1].proc.kill()
+        host.ranks[1].proc.join(2)
+        sc = SCENARIOS["mlp"]
+        with pytest.raises(Exception, match=r"replica 1 of 2 \(pid \d+\) died \(SIGKILL"):
+            host.prepare(sc, settings_for(sc, steps=5, workers=2), lambda event: None)
+    finally:
+        host.close()
+    assert all(gone(p) for p in host.pids)
+
+
+# -- the real frameworks -----------------------------------------------------------------------
+
+
+def real_losses(name: str, workers: int, steps: int = 50) -> dict[str, np.ndarray]:
+    sc = SCENARIOS[name]
+    settings = settings_for(sc, steps=steps, workers=workers, threads=1)
+    comparison = Comparison(sc, settings, {"pytorch": "pytorch", "tensorflow": "tensorflow"},
+                            telemetry=False)
+    doc = build_results(comparison.run())
+    out = {}
+    for engine, block in doc["engines"].items():
+        assert block["status"] == "done", f"{engine}: {block['error']}"
+        out[engine] = np.array([s["loss"] for s in block["steps"][:steps]])
+        if workers > 1:
+            dist = block["config"]["distributed"]
+            assert dist["replicas"] == workers
+            assert dist["allreduce_share"] is not None and 0 < dist["allreduce_share"] <= 1
+    assert all(gone(p) for p in replica_pids(comparison))
+    return out
+
+
+def rel(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(a), np.abs(b))))
+
+
+@pytest.mark.frameworks
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+def test_two_replicas_reproduce_one_on_both_frameworks(name):
+    one, two = real_losses(name, 1), real_losses(name, 2)
+    for engine in ("pytorch", "tensorflow"):
+        assert len(two[engine]) == 50
+        assert rel(one[engine], two[engine]) < 1e-4, engine
+    assert rel(two["pytorch"], two["tensorflow"]) < 1e-4
