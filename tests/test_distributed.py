@@ -101,7 +101,7 @@ def test_group_runs_as_one_engine_with_per_replica_figures():
     doc = build_results(state)
     for name, engine in doc["engines"].items():
         assert engine["status"] == "done", engine["error"]
-        dist = engine["config"]["distributed"]
+        dist = engine["distributed"]
         assert dist["replicas"] == 2 and dist["per_replica_batch"] == 64
         assert [p["rank"] for p in dist["per_replica"]] == [0, 1]
         rates = [p["samples_per_s"] for p in dist["per_replica"]]
@@ -187,7 +187,7 @@ def real_losses(name: str, workers: int, steps: int = 50) -> dict[str, np.ndarra
         assert block["status"] == "done", f"{engine}: {block['error']}"
         out[engine] = np.array([s["loss"] for s in block["steps"][:steps]])
         if workers > 1:
-            dist = block["config"]["distributed"]
+            dist = block["distributed"]
             assert dist["replicas"] == workers
             assert dist["allreduce_share"] is not None and 0 < dist["allreduce_share"] <= 1
     assert all(gone(p) for p in replica_pids(comparison))
@@ -206,3 +206,64 @@ def test_two_replicas_reproduce_one_on_both_frameworks(name):
         assert len(two[engine]) == 50
         assert rel(one[engine], two[engine]) < 1e-4, engine
     assert rel(two["pytorch"], two["tensorflow"]) < 1e-4
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+
+def parse(*argv: str):
+    from tui.cli import parse_options
+
+    return parse_options(["--no-tui", "--fake", "--scenario", "mlp", *argv])
+
+
+def refused(*argv: str) -> str:
+    from tui.options import BadInput
+
+    with pytest.raises(BadInput) as err:
+        parse(*argv)
+    return str(err.value)
+
+
+def test_workers_and_scale_batch_reach_the_settings():
+    assert parse("--workers", "2").settings.workers == 2
+    assert parse("--workers", "2").settings.batch_size == 128  # the global batch
+    per = parse("--workers", "2", "--scale-batch", "per-replica", "--batch-size", "32").settings
+    assert (per.batch_size, per.per_replica_batch, per.scale_batch) == (64, 32, "per-replica")
+
+
+def test_bad_worker_lines_are_refused_before_anything_runs():
+    assert "--workers: expected a positive integer" in refused("--workers", "0")
+    assert "does not split into 3 equal replica slices" in refused("--workers", "3")
+    assert "data-parallel replicas are processes" in refused("--workers", "2", "--in-process")
+    assert "more than this machine's" in refused("--workers", "64", "--batch-size", "128")
+    assert "--scaling: expected worker counts" in refused("--scaling", "1,two")
+    assert "from 1 (the baseline)" in refused("--scaling", "2,4")
+    assert "--workers has no effect" in refused("--scaling", "1,2", "--workers", "2")
+    assert "--scaling 3:" in refused("--scaling", "1,3")
+
+
+def test_scaling_runs_each_worker_count_and_exports_the_figures(tmp_path, capsys):
+    from tui.cli import main
+
+    path = tmp_path / "scaling.json"
+    code = main(["--no-tui", "--fake", "--scenario", "mlp", "--steps", "30", "--scaling", "1,2",
+                 "--no-save", "--export", str(path)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "Scaling (strong" in out and "2 replicas: r0" in out
+    import json
+
+    doc = json.loads(path.read_text())
+    assert doc["settings"]["workers"] == 2 and doc["scaling"]["workers"] == [1, 2]
+    for engine in ("pytorch", "tensorflow"):
+        rows = doc["scaling"][engine]
+        assert [r["workers"] for r in rows] == [1, 2]
+        assert rows[0]["strong_eff"] == pytest.approx(1.0)
+        # The fake's replicas each take as long as one whole engine: half the ideal.
+        assert rows[1]["strong_eff"] == pytest.approx(
+            rows[1]["samples_per_s"] / (2 * rows[0]["samples_per_s"]))
+        assert doc["engines"][engine]["distributed"]["replicas"] == 2
+    keys = [r["key"] for r in doc["fairness"]["rows"]]
+    assert {"replicas", "replica_threads", "dist_backend", "collective"} <= set(keys)
+    assert any(m.startswith("data parallel: 2 replica") for m in doc["fairness"]["measures"])

@@ -18,6 +18,7 @@ from engines.precision import PRECISIONS
 from engines.results.diff import compare_runs
 from engines.results.store import RunFileError, list_runs, load_run
 from engines.run.runner import DEFAULT_STALL_TIMEOUT_S, SLOW_STAGE_FACTOR
+from engines.settings import SCALE_BATCH
 
 from .limits import MAX_REPEAT, MAX_SIZE, MAX_STALL_TIMEOUT_S, MAX_STEPS, MAX_THREADS
 from .option_rules import given_options
@@ -69,6 +70,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "cached for this machine")
     p.add_argument("--threads", type=int, help="threads per engine (default: cores - 1, "
                    f"halved in parallel; at most {MAX_THREADS}, a warning above the cores)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="data-parallel replicas per engine, one process each: torch.distributed "
+                        "DDP (gloo on CPU) against tf.distribute MultiWorkerMirroredStrategy; "
+                        "--threads is split over them; default 1")
+    p.add_argument("--scale-batch", choices=SCALE_BATCH, default="global",
+                   help="with --workers/--scaling: global: --batch-size is the global batch, "
+                        "split over the replicas (strong scaling, default); per-replica: each "
+                        "replica takes --batch-size (weak scaling)")
+    p.add_argument("--scaling", metavar="LIST",
+                   help="(headless) run at each worker count of LIST (e.g. 1,2,4) on every "
+                        "engine and report samples/s and scaling efficiency")
     p.add_argument("--engines", default=",".join(ENGINE_NAMES),
                    help="comma-separated engines (default pytorch,tensorflow)")
     p.add_argument("--in-process", action="store_true",

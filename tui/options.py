@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from engines.distributed.rules import cores_problem
+from engines.distributed.scaling import scaled_settings
 from engines.pairing import DEFAULT_CONFIDENCE_PCT
 from engines.precision import cpu_refusal
 from engines.registry import ENGINE_NAMES, TWIN_SUFFIX, impl_name
 from engines.run.runner import DEFAULT_STALL_TIMEOUT_S
-from engines.settings import MODES, RunSettings, settings_for
+from engines.settings import MAX_WORKERS, MODES, RunSettings, settings_for
 from scenarios import Scenario, ScenarioError, discover, find
 from scenarios.budget import (
     CPU_FLOPS_PER_THREAD,
@@ -55,7 +57,8 @@ EXIT_OK, EXIT_ENGINE_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 Command = Literal["list", "list-runs", "compare", "headless", "app"]
 
-FAULT_SPEC = re.compile(r"(nan|error|oom|crash|hang)@\d{1,9}|unavailable|slow")
+# A fault of one data-parallel replica only: ':RANK' after it (crash@5:1).
+FAULT_SPEC = re.compile(r"(nan|error|oom|crash|hang)@\d{1,9}(:\d{1,2})?|unavailable|slow")
 # Faults that end or freeze the engine's process: only a child process can take them.
 PROCESS_FAULTS = ("crash@", "hang@")
 # Options whose argparse default equals RunSettings' own: only a different value is a choice.
@@ -94,6 +97,7 @@ class Options:
     runs_folder: Path = field(default_factory=runs_dir)
     user_dir: Path | None = None  # the user's scenario folder, as the picker names it
     stall_timeout: float = DEFAULT_STALL_TIMEOUT_S  # seconds; 0: no stall watchdog
+    scaling: tuple[int, ...] = ()  # --scaling: worker counts, ascending, from 1
     # Said on stderr before the command runs (and in the app): options a listing command
     # ignores, more threads than cores.
     warnings: tuple[str, ...] = ()
@@ -159,11 +163,12 @@ class Options:
         if use in ("headless", "matrix"):
             scenario = _pick_scenario(args, scenarios)
             settings = _settings(args, scenario)
+            scaling = _scaling(args, scenario, settings)
             _check_run_budget(scenario, settings, common["engines"],
                               runs=args.repeat * (2 * len(matrix_modes) or 1))
             return cls("headless", scenario=scenario, settings=settings,
                        until_confident=_until_confident(args), repeat=args.repeat,
-                       matrix_modes=matrix_modes,
+                       matrix_modes=matrix_modes, scaling=scaling,
                        **_with_warnings(common, _threads_warning(settings, given)))
         size = parse_size(args.size) if use == "snapshot" else None
         scenario = None
@@ -325,24 +330,72 @@ def _settings(args: argparse.Namespace, scenario: Scenario) -> RunSettings:
     refusal = cpu_refusal(args.precision, args.device)
     if refusal:
         raise BadInput(f"--precision: {refusal}")
+    workers = args.workers if args.workers is not None else 1
+    batch_size = args.batch_size
+    if args.scale_batch == "per-replica" and workers > 1:  # --batch-size is each replica's
+        batch_size = (batch_size or scenario.train.batch_size) * workers
     try:
         settings = settings_for(
-            scenario, steps=steps, batch_size=args.batch_size, mode=args.mode,
+            scenario, steps=steps, batch_size=batch_size, mode=args.mode,
             task=args.task, schedule=args.schedule, device=args.device, threads=args.threads,
             warmup_steps=args.warmup_steps,
             isolation="thread" if args.in_process else "process", faults=faults,
             gpu=args.gpu, cudnn_autotune=args.cudnn_autotune == "on",
             precision=args.precision, measure_peak=args.measure_peak,
             peak_cache=str(peak_cache_dir()),
+            workers=workers, scale_batch=args.scale_batch,
         )
     except ValueError as err:
         raise BadInput(f"--{str(err).replace('_', '-')}") from None
+    if settings.device == "cpu" and settings.workers > 1:
+        problem = cores_problem(settings.workers, settings.threads)
+        if problem:
+            raise BadInput(f"--{problem}")
     problem = run_limit_error(settings)
     if problem is not None:
         where = "" if args.steps is not None or not problem.startswith("steps") else \
             f" (the scenario {scenario.name!r} asks for them; set --steps)"
         raise BadInput(f"--{problem.replace('_', '-')}{where}")
     return settings
+
+
+def _scaling(args: argparse.Namespace, scenario: Scenario,
+             settings: RunSettings) -> tuple[int, ...]:
+    """--scaling's worker counts (ascending, starting at 1), each checked as a run of its
+    own; () without --scaling."""
+    if args.scaling is None:
+        return ()
+    text = args.scaling
+    try:
+        counts = tuple(sorted(int(x) for x in text.split(",")))
+    except ValueError:
+        raise BadInput(f"--scaling: expected worker counts such as 1,2,4, got {text!r}") \
+            from None
+    if len(set(counts)) != len(counts) or counts[0] != 1 or counts[-1] > MAX_WORKERS \
+            or len(counts) < 2:
+        raise BadInput(f"--scaling: expected at least two distinct worker counts from 1 (the "
+                       f"baseline) to {MAX_WORKERS}, got {text!r}")
+    if args.workers is not None:
+        raise BadInput("--scaling runs every worker count of its list: --workers has no "
+                       "effect with it")
+    if args.repeat > 1 or args.matrix:
+        raise BadInput("--scaling cannot be combined with --repeat or --matrix")
+    if settings.task != "train":
+        raise BadInput("--scaling measures training: --task infer has no gradients to "
+                       "all-reduce")
+    for n in counts[1:]:
+        scaled = scaled_settings(settings, n)
+        try:
+            scaled.validate()
+        except ValueError as err:
+            raise BadInput(f"--scaling {n}: --{str(err).replace('_', '-')}") from None
+        if scaled.batch_size > scenario.data.train_samples:
+            raise BadInput(f"--scaling {n}: the global batch of {scaled.batch_size} exceeds "
+                           f"the scenario's {scenario.data.train_samples} training samples")
+        problem = cores_problem(n, settings.threads) if settings.device == "cpu" else None
+        if problem:
+            raise BadInput(f"--scaling {n}: --{problem}")
+    return counts
 
 
 def _first_fit(args: argparse.Namespace, scenarios: list[Scenario]) -> RunSettings:
@@ -359,7 +412,8 @@ def _first_fit(args: argparse.Namespace, scenarios: list[Scenario]) -> RunSettin
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     """Run settings the user chose on the command line (the picker starts from them)."""
     defaults = RunSettings()
-    out = {k: getattr(args, k) for k in ("steps", "batch_size", "warmup_steps", "threads")
+    out = {k: getattr(args, k) for k in ("steps", "batch_size", "warmup_steps", "threads",
+                                         "workers")
            if getattr(args, k) is not None}
     for k in _CHOICE_OPTIONS:
         v = getattr(args, k)
