@@ -267,3 +267,138 @@ def test_scaling_runs_each_worker_count_and_exports_the_figures(tmp_path, capsys
     keys = [r["key"] for r in doc["fairness"]["rows"]]
     assert {"replicas", "replica_threads", "dist_backend", "collective"} <= set(keys)
     assert any(m.startswith("data parallel: 2 replica") for m in doc["fairness"]["measures"])
+
+
+# -- faults and concurrency with the real frameworks ---------------------------------------------
+
+
+def wait_for(predicate, timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.frameworks
+def test_a_killed_replica_ends_its_group_cleanly_and_the_other_framework_carries_on():
+    import signal
+
+    sc = SCENARIOS["mlp"]
+    settings = settings_for(sc, steps=400, workers=2, threads=1)
+    comparison = Comparison(sc, settings, {"pytorch": "pytorch", "tensorflow": "tensorflow"},
+                            telemetry=False)
+    comparison.start()
+    try:
+        assert wait_for(lambda: comparison.state.engines["tensorflow"].steps_done > 10, 120)
+        pids = replica_pids(comparison)
+        assert len(pids) == 4
+        victim = comparison.hosts["tensorflow"].pids[1]
+        os.kill(victim, signal.SIGKILL)
+        t0 = time.monotonic()
+        assert wait_for(lambda: comparison.state.engines["tensorflow"].finished, 10)
+        assert time.monotonic() - t0 < 5
+        assert comparison.wait(timeout=120)
+    finally:
+        comparison.cancel()
+        comparison.wait(timeout=5)
+    tf, pt = comparison.state.engines["tensorflow"], comparison.state.engines["pytorch"]
+    assert tf.status == "failed"
+    assert f"replica 1 of 2 (pid {victim}) died (SIGKILL" in tf.error
+    assert pt.status == "done", pt.error
+    assert all(gone(p) for p in pids)
+
+
+@pytest.mark.frameworks
+def test_two_runs_with_replicas_at_once_both_succeed():
+    sc = SCENARIOS["mlp"]
+    settings = settings_for(sc, steps=30, workers=2, threads=1)
+    runs = [Comparison(sc, settings, {"pytorch": "pytorch"}, telemetry=False)
+            for _ in range(2)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        assert run.wait(timeout=120)
+    for run in runs:
+        es = run.state.engines["pytorch"]
+        assert es.status == "done", es.error
+        assert es.steps_done == 30
+    ports = [tuple(run.hosts["pytorch"].ports) for run in runs]
+    assert ports[0] != ports[1]
+
+
+@pytest.mark.frameworks
+def test_a_torch_build_without_gloo_makes_the_replica_unavailable(monkeypatch):
+    import torch
+
+    from engines.base import EngineUnavailable
+    from engines.distributed.replica import Replica
+    from engines.distributed.torch_ddp import TorchReplicaEngine
+    from engines.settings import RunSettings
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", os.environ.get("CUDA_VISIBLE_DEVICES", ""))
+    monkeypatch.setattr(torch.distributed, "is_gloo_available", lambda: False)
+    threads = torch.get_num_threads()
+    engine = TorchReplicaEngine(Replica(0, 2, (1, 2)))
+    try:
+        with pytest.raises(EngineUnavailable, match="no torch.distributed gloo backend"):
+            engine.load(RunSettings(workers=2, isolation="thread", threads=threads))
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.mark.frameworks
+def test_tf_mirrored_strategy_over_logical_cpus_matches_one_device():
+    """One CPU split into two logical devices: MirroredStrategy's in-process all-reduce gives
+    the one-device losses (what a multi-GPU host would run, minus NCCL)."""
+    import subprocess
+    import sys
+
+    code = r'''
+import os
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+os.environ["CUDA_VISIBLE_DEVICES"] = ""
+import numpy as np, tensorflow as tf, keras
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from engines.distributed.rules import replica_slice
+from scenarios import load_builtins, make_batches, initial_weights, infer_stack
+from engines.builders.keras_layers import keras_layers
+sc = {s.name: s for s in load_builtins()}["mlp"]
+G = 128
+b = make_batches(sc.data, G, 0)
+def model():
+    infos = infer_stack(sc.layers, sc.data.input_shape)
+    return keras.Sequential([keras.Input(shape=sc.data.input_shape),
+                             *keras_layers(keras, infos, initial_weights(sc, 0), {})])
+def run(strategy):
+    with strategy.scope():
+        m = model(); opt = keras.optimizers.SGD(sc.train.learning_rate)
+        opt.build(m.trainable_variables)
+    n = strategy.num_replicas_in_sync
+    def replica(x, y):
+        ctx = tf.distribute.get_replica_context()
+        i = ctx.replica_id_in_sync_group
+        part = G // n
+        x, y = x[i * part:(i + 1) * part], y[i * part:(i + 1) * part]
+        with tf.GradientTape() as tape:
+            per = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=m(x, training=True))
+            loss = tf.nn.compute_average_loss(per, global_batch_size=G)
+        g = tape.gradient(loss, m.trainable_variables)
+        opt.apply_gradients(zip(g, m.trainable_variables))
+        return loss
+    step = tf.function(lambda x, y: strategy.reduce("SUM", strategy.run(replica, args=(x, y)), axis=None))
+    return np.array([float(step(tf.constant(b.x[i]), tf.constant(b.y[i]))) for i in range(20)])
+mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+assert mirrored.num_replicas_in_sync == 2
+two = run(mirrored)
+one = run(tf.distribute.OneDeviceStrategy("/cpu:0"))
+print("REL", float(np.max(np.abs(one - two) / np.abs(one))))
+'''
+    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=120)
+    line = [ln for ln in done.stdout.splitlines() if ln.startswith("REL")]
+    assert line, done.stderr[-2000:]
+    assert float(line[0].split()[1]) < 1e-4
