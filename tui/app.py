@@ -346,7 +346,7 @@ class FwCompareApp(App[int]):
     # -- keys and the command palette ----------------------------------------------------
     def key_help(self, screen: Screen) -> tuple[str, list[tuple[str, str]]]:
         """Title and rows of the keys screen for `screen`."""
-        from .screens import dashboard, fairness, picker, run_compare, runs
+        from .screens import dashboard, fairness, picker, run_compare, runs, scaling
 
         if isinstance(screen, dashboard.DashboardScreen):
             return "Dashboard", dashboard.KEY_HELP
@@ -356,6 +356,8 @@ class FwCompareApp(App[int]):
             return "Two runs side by side", run_compare.KEY_HELP
         if isinstance(screen, fairness.FairnessScreen):
             return "Fairness report", fairness.KEY_HELP
+        if isinstance(screen, scaling.ScalingScreen):
+            return "Scaling", scaling.KEY_HELP
         return "Scenario picker", picker.KEY_HELP
 
     def action_show_keys(self) -> None:

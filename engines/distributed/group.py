@@ -70,6 +70,7 @@ PORT_ATTEMPTS = 3
 # the others' errors are its consequence).
 DEATH_GRACE_S = 1.0
 ALLREDUCE_REPEATS = 10
+LIVE_REPORT_S = 1.0  # how often the live view gets the per-replica figures
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +147,8 @@ class ReplicaGroupHost(EngineHost):
         self.allreduce_s: float | None = None
         self.allreduce_measured = False
         self.ports: list[int] = []
+        self.reports: list[EngineReport] = []  # each replica's latest report
+        self.live_at = 0.0
 
     # -- processes -------------------------------------------------------------------------
     def start(self) -> None:
@@ -234,6 +237,12 @@ class ReplicaGroupHost(EngineHost):
             merged = self._merge()
             if merged:
                 on_event(StepRecords(tuple(merged)))
+                now = time.monotonic()
+                if self.reports and now - self.live_at >= LIVE_REPORT_S:
+                    # The per-replica figures so far, for the live view (the runner takes an
+                    # EngineReport event as the engine's report).
+                    self.live_at = now
+                    on_event(self._merged_report(self.reports))
         elif isinstance(event, (StageChanged, Evaluation)) and rank == 0:
             on_event(event)
 
@@ -290,8 +299,8 @@ class ReplicaGroupHost(EngineHost):
         self.settings = settings
         for attempt in range(PORT_ATTEMPTS):
             try:
-                reports = self._prepare_ranks(scenario, settings, on_event)
-                return self._merged_report(reports)
+                self.reports = self._prepare_ranks(scenario, settings, on_event)
+                return self._merged_report(self.reports)
             except HostError as err:
                 if attempt + 1 == PORT_ATTEMPTS or not port_taken(str(err)):
                     raise
@@ -343,9 +352,11 @@ class ReplicaGroupHost(EngineHost):
             self.allreduce_measured = True
             answers = self.call(MeasureAllReduce(), lambda event: None)
             found = [v for v in answers.values() if v is not None]
-            self.allreduce_s = max(found) if found else None
-        answers = self._gather_reports()
-        return self._merged_report(answers)
+            # The replica that reached the all-reduce last timed the collective alone; the
+            # others also timed their wait for it.
+            self.allreduce_s = min(found) if found else None
+        self.reports = self._gather_reports()
+        return self._merged_report(self.reports)
 
     def _gather_reports(self) -> list[EngineReport]:
         for r in range(self.world):

@@ -76,6 +76,10 @@ def replica_line(block: dict[str, Any] | None) -> str | None:
     """One compact line of every replica's median step: 'r0 12.1 ms · r1 12.3 ms'."""
     if not block:
         return None
+    reps = block.get("per_replica") or []
+    if not any(rep.get("median_step_s") for rep in reps):  # before any steady step
+        return (f"{block.get('replicas')} replicas x {block.get('threads_per_replica')} "
+                f"thread(s) · {block.get('backend')}")
     parts = []
     for rep in block.get("per_replica") or []:
         median = rep.get("median_step_s")
