@@ -402,3 +402,31 @@ print("REL", float(np.max(np.abs(one - two) / np.abs(one))))
     line = [ln for ln in done.stdout.splitlines() if ln.startswith("REL")]
     assert line, done.stderr[-2000:]
     assert float(line[0].split()[1]) < 1e-4
+
+
+@pytest.mark.frameworks
+def test_a_replica_hung_in_a_collective_ends_the_group_after_the_collective_timeout(
+        monkeypatch):
+    import signal
+
+    from engines.distributed import rules
+
+    monkeypatch.setattr(rules, "COLLECTIVE_TIMEOUT_S", 3.0)
+    sc = SCENARIOS["mlp"]
+    settings = settings_for(sc, steps=5000, workers=2, threads=1)
+    comparison = Comparison(sc, settings, {"pytorch": "pytorch"}, telemetry=False)
+    comparison.start()
+    try:
+        assert wait_for(lambda: comparison.state.engines["pytorch"].steps_done > 10, 120)
+        pids = replica_pids(comparison)
+        os.kill(pids[1], signal.SIGSTOP)  # alive, but never answers the next all-reduce
+        t0 = time.monotonic()
+        assert comparison.wait(timeout=30)
+        assert time.monotonic() - t0 < 10
+    finally:
+        comparison.cancel()
+        comparison.wait(timeout=5)
+    es = comparison.state.engines["pytorch"]
+    assert es.status == "failed"
+    assert "replica 0 of 2" in es.error and "3 s timeout" in es.error, es.error
+    assert all(gone(p) for p in pids)

@@ -61,6 +61,7 @@ from ..hosting.protocol import (
 )
 from ..registry import create_replica_engine
 from ..settings import RunSettings
+from . import rules
 from .ports import free_ports, port_taken
 from .replica import Replica
 from .rules import threads_per_replica
@@ -153,8 +154,10 @@ class ReplicaGroupHost(EngineHost):
     # -- processes -------------------------------------------------------------------------
     def start(self) -> None:
         self.ports = free_ports(self.world)
+        timeout = rules.COLLECTIVE_TIMEOUT_S  # read now: tests shorten it
         self.ranks = [self.factory(self.impl, self.cancel,
-                                   Replica(r, self.world, tuple(self.ports)))
+                                   Replica(r, self.world, tuple(self.ports),
+                                           collective_timeout_s=timeout))
                       for r in range(self.world)]
         for host in self.ranks:
             host.start()
@@ -278,6 +281,10 @@ class ReplicaGroupHost(EngineHost):
             status = "failed"
         else:
             why = f"replica {rank} of {self.world} (pid {self.ranks[rank].pid}): {message}"
+            if any(k in (message or "").lower() for k in ("timed out", "timeout",
+                                                           "deadline exceeded")):
+                why += (f" (a collective waited past its {rules.COLLECTIVE_TIMEOUT_S:g} s "
+                        "timeout: another replica hung or fell behind)")
         raise HostError(status, f"{why}; every replica of the group was stopped")
 
     def _dead_rank(self, known: int | None) -> int | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable
 
 from .ports import LOOPBACK
 from .rules import COLLECTIVE_TIMEOUT_S, RENDEZVOUS_TIMEOUT_S
@@ -38,3 +39,19 @@ class ReplicaEngine:
     def time_allreduce(self, repeats: int = 10) -> float | None:  # pragma: no cover
         """Median seconds of one all-reduce of the model's gradients, alone."""
         return None
+
+
+def load_on_own_gpu(load: Callable[[Any], dict[str, str]], settings: Any,
+                    replica: Replica) -> dict[str, str]:
+    """Engine.load for one replica: on CUDA each replica takes its own GPU, --gpu + rank
+    (NCCL refuses two ranks on one device); the engine's own load pins it."""
+    if settings.device != "cuda":
+        return load(settings)
+    from ..base import EngineUnavailable
+
+    try:
+        return load(settings.with_(gpu=settings.gpu + replica.rank))
+    except EngineUnavailable as err:
+        raise EngineUnavailable(f"workers: replica {replica.rank} of {replica.world} runs on "
+                                f"GPU {settings.gpu + replica.rank} (one GPU per replica): "
+                                f"{err}") from None

@@ -22,7 +22,7 @@ from scenarios import Scenario, make_batches
 from ..base import EngineUnavailable
 from ..settings import RunSettings
 from ..tf_engine import TFEngine
-from .replica import Replica, ReplicaEngine
+from .replica import Replica, ReplicaEngine, load_on_own_gpu
 from .rules import replica_slice
 
 
@@ -45,15 +45,8 @@ class TFReplicaEngine(TFEngine, ReplicaEngine):
                 "collectives on this path; run --mode compiled (tf.function)")
         # Read when the strategy is made (after the thread settings, in load()).
         os.environ["TF_CONFIG"] = tf_config(self.replica)
-        versions = super().load(settings)
+        versions = load_on_own_gpu(super().load, settings, self.replica)
         tf = self.tf
-        if settings.device == "cuda":
-            # One GPU per worker: --gpu + rank (super().load pinned --gpu).
-            gpus = tf.config.list_physical_devices("GPU")
-            index = settings.gpu + self.replica.rank
-            if index >= len(gpus):
-                raise EngineUnavailable(f"workers: replica {self.replica.rank} needs GPU "
-                                        f"{index}, TensorFlow sees {len(gpus)}")
         impl = tf.distribute.experimental.CommunicationImplementation
         self.collective = "NCCL" if settings.device == "cuda" else "RING"
         options = tf.distribute.experimental.CommunicationOptions(

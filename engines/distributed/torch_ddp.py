@@ -19,7 +19,7 @@ from scenarios import Scenario
 from ..base import EngineUnavailable
 from ..settings import RunSettings
 from ..torch_engine import TorchEngine
-from .replica import Replica, ReplicaEngine
+from .replica import Replica, ReplicaEngine, load_on_own_gpu
 from .rules import replica_slice
 
 DDP_BUCKET_MB = 25  # DistributedDataParallel's default bucket_cap_mb
@@ -34,7 +34,7 @@ class TorchReplicaEngine(TorchEngine, ReplicaEngine):
     def load(self, settings: RunSettings) -> dict[str, str]:
         if self.replica.addr in ("127.0.0.1", "localhost"):
             os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
-        versions = super().load(settings)
+        versions = load_on_own_gpu(super().load, settings, self.replica)
         torch = self.torch
         dist = torch.distributed
         self.backend = "nccl" if settings.device == "cuda" else "gloo"
@@ -44,14 +44,6 @@ class TorchReplicaEngine(TorchEngine, ReplicaEngine):
             raise EngineUnavailable(
                 f"this PyTorch build ({torch.__version__}) has no torch.distributed "
                 f"{self.backend} backend: data-parallel replicas cannot run")
-        if settings.device == "cuda":
-            index = settings.gpu + self.replica.rank
-            if index >= torch.cuda.device_count():
-                raise EngineUnavailable(
-                    f"workers: replica {self.replica.rank} needs GPU {index}, PyTorch sees "
-                    f"{torch.cuda.device_count()}")
-            self.device = torch.device("cuda", index)
-            torch.cuda.set_device(self.device)
         r = self.replica
         dist.init_process_group(
             self.backend, init_method=f"tcp://{r.addr}:{r.ports[0]}", rank=r.rank,
