@@ -430,3 +430,43 @@ def test_a_replica_hung_in_a_collective_ends_the_group_after_the_collective_time
     assert es.status == "failed"
     assert "replica 0 of 2" in es.error and "3 s timeout" in es.error, es.error
     assert all(gone(p) for p in pids)
+
+
+@pytest.mark.frameworks
+def test_ctrl_c_mid_run_exits_within_two_seconds_with_every_replica_gone(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import psutil
+
+    export = tmp_path / "partial.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui", "--no-tui", "--scenario", "mlp", "--steps", "100000",
+         "--workers", "2", "--threads", "1", "--no-save", "--no-telemetry",
+         "--export", str(export)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=Path(__file__).resolve().parents[1])
+    try:
+        def replicas() -> list[psutil.Process]:
+            kids = psutil.Process(proc.pid).children(recursive=True)
+            return [k for k in kids if "spawn_main" in " ".join(k.cmdline())]
+
+        assert wait_for(lambda: len(replicas()) == 4, 60)
+        group = replicas()
+        time.sleep(8)  # both groups imported, built and stepping
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+        took = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130
+    assert took < 2.0, took
+    assert all(not p.is_running() or p.status() == psutil.STATUS_ZOMBIE for p in group)
+    import json
+
+    doc = json.loads(export.read_text())
+    assert {e["status"] for e in doc["engines"].values()} <= {"cancelled", "done"}
