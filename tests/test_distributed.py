@@ -189,7 +189,8 @@ def real_losses(name: str, workers: int, steps: int = 50) -> dict[str, np.ndarra
         if workers > 1:
             dist = block["distributed"]
             assert dist["replicas"] == workers
-            assert dist["allreduce_share"] is not None and 0 < dist["allreduce_share"] <= 1
+            assert dist["allreduce_share"] is not None and dist["allreduce_share"] > 0
+            assert 0 < dist["allreduce_s"] < 1
     assert all(gone(p) for p in replica_pids(comparison))
     return out
 

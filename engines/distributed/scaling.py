@@ -58,6 +58,7 @@ def scaling_block(docs: dict[int, dict[str, Any]], scale_batch: str) -> dict[str
                 # The slowest replica's median and p95 (one process: the engine's own).
                 "replica_p50_step_s": max(medians) if medians else summary.get("median_step_s"),
                 "replica_p95_step_s": max(p95s) if p95s else None,
+                "allreduce_s": block.get("allreduce_s"),
                 "allreduce_share": block.get("allreduce_share"),
             })
         out[name] = rows
@@ -78,27 +79,34 @@ def scaling_document(docs: dict[int, dict[str, Any]], scale_batch: str) -> dict[
     return top
 
 
+def _num(value: Any, fmt: str, scale: float = 1.0, suffix: str = "") -> str:
+    """A number formatted, or '-' when there is none."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return format(value * scale, fmt) + suffix if ok else "-"
+
+
 def scaling_lines(block: dict[str, Any], label: Any = str) -> list[str]:
-    """The scaling table as text: per engine and worker count, samples/s against the ideal."""
+    """The scaling table as text: per engine and worker count, samples/s against the ideal,
+    the efficiency, the slowest replica's p50/p95 step and the all-reduce alone."""
     kind = "strong" if block.get("scale_batch") == "global" else "weak"
-    lines = [f"Scaling ({kind}: {'fixed global' if kind == 'strong' else 'fixed per-replica'} "
-             "batch; samples/s measured on every replica and added up)",
+    fixed = "fixed global" if kind == "strong" else "fixed per-replica"
+    lines = [f"Scaling ({kind}: {fixed} batch; samples/s measured on every replica and "
+             "added up; all-reduce timed alone, as a share of the median step)",
              f"{'engine':<12} {'N':>3} {'batch':>6} {'samples/s':>11} {'ideal':>11} "
-             f"{'eff':>6} {'p50 ms':>8} {'p95 ms':>8} {'allreduce':>9}"]
+             f"{kind + ' eff':>10} {'p50 ms':>8} {'p95 ms':>8} {'all-reduce':>17}"]
     for name, rows in block.items():
         if not isinstance(rows, list) or name == "workers":
             continue
         for row in rows:
-            def num(v: Any, fmt: str) -> str:
-                return format(v, fmt) if isinstance(v, (int, float)) else "-"
-            eff = row.get(f"{kind}_eff")
-            p50, p95 = row.get("replica_p50_step_s"), row.get("replica_p95_step_s")
+            reduce = "-" if row.get("allreduce_s") is None else (
+                f"{_num(row.get('allreduce_s'), '.2f', 1e3)} ms "
+                f"({_num(row.get('allreduce_share'), '.0f', 100, '%')})")
             lines.append(
-                f"{str(label(name)):<12} {row['workers']:>3} {num(row.get('global_batch'), 'd'):>6} "
-                f"{num(row.get('samples_per_s'), ',.0f'):>11} "
-                f"{num(row.get('ideal_samples_per_s'), ',.0f'):>11} "
-                f"{(num(eff * 100, '.0f') + '%') if eff is not None else '-':>6} "
-                f"{num(p50 * 1e3 if p50 else None, '.2f'):>8} "
-                f"{num(p95 * 1e3 if p95 else None, '.2f'):>8} "
-                f"{(num(row['allreduce_share'] * 100, '.0f') + '%') if row.get('allreduce_share') is not None else '-':>9}")
+                f"{str(label(name)):<12} {row['workers']:>3} "
+                f"{_num(row.get('global_batch'), '.0f'):>6} "
+                f"{_num(row.get('samples_per_s'), ',.0f'):>11} "
+                f"{_num(row.get('ideal_samples_per_s'), ',.0f'):>11} "
+                f"{_num(row.get(f'{kind}_eff'), '.0f', 100, '%'):>10} "
+                f"{_num(row.get('replica_p50_step_s'), '.2f', 1e3):>8} "
+                f"{_num(row.get('replica_p95_step_s'), '.2f', 1e3):>8} {reduce:>17}")
     return lines
