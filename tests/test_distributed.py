@@ -242,6 +242,10 @@ def test_bad_worker_lines_are_refused_before_anything_runs():
     assert "from 1 (the baseline)" in refused("--scaling", "2,4")
     assert "--workers has no effect" in refused("--scaling", "1,2", "--workers", "2")
     assert "--scaling 3:" in refused("--scaling", "1,3")
+    assert "replica 2 does not exist" in refused("--workers", "2", "--fault", "pytorch=crash@3:2")
+    assert "replica 1 does not exist" in refused("--fault", "pytorch=crash@3:1")
+    assert parse("--workers", "2", "--fault", "pytorch=crash@3:1").settings.faults == {
+        "pytorch": "crash@3:1"}
 
 
 def test_scaling_runs_each_worker_count_and_exports_the_figures(tmp_path, capsys):

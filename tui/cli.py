@@ -92,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="use seeded simulated engines (demos, UI tests); no framework needed")
     p.add_argument("--fault", action="append", default=[], metavar="ENGINE=SPEC",
                    help="with --fake: inject a fault, e.g. tensorflow=nan@20 "
-                        "(nan|error|oom|crash|hang@STEP, unavailable, slow)")
+                        "(nan|error|oom|crash|hang@STEP, unavailable, slow; with --workers, "
+                        "SPEC:RANK hits one replica)")
     p.add_argument("--stall-timeout", type=float, metavar="SECONDS",
                    help="stop an engine that sends no step for this long and mark it failed; "
                         f"the other goes on (default {DEFAULT_STALL_TIMEOUT_S:g}; "

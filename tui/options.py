@@ -303,9 +303,15 @@ def _faults(args: argparse.Namespace) -> dict[str, str]:
             raise BadInput(f"--fault: unknown engine {k!r}; expected {', '.join(ENGINE_NAMES)}")
         if not FAULT_SPEC.fullmatch(v):
             raise BadInput(f"--fault: expected nan@STEP, error@STEP, oom@STEP, crash@STEP, "
-                           f"unavailable or slow, got {v!r}")
+                           f"hang@STEP (with --workers, any of them :RANK), unavailable or "
+                           f"slow, got {v!r}")
         if k in faults:
             raise BadInput(f"--fault: two faults for {k}; give one")
+        _, _, rank = v.partition(":")
+        if rank and int(rank) >= (args.workers or 1):
+            raise BadInput(f"--fault {k}={v}: replica {rank} does not exist (replicas are "
+                           f"numbered from 0 to --workers minus 1; --workers is "
+                           f"{args.workers or 1})")
         faults[k] = v
     if faults and not args.fake:
         raise BadInput("--fault only works with --fake engines")
