@@ -178,7 +178,8 @@ def test_a_rank_that_dies_before_answering_is_named():
 
 def real_losses(name: str, workers: int, steps: int = 50) -> dict[str, np.ndarray]:
     sc = SCENARIOS[name]
-    settings = settings_for(sc, steps=steps, workers=workers, threads=1)
+    # Sequential: exactly `steps` each (paired turns would run the faster engine on).
+    settings = settings_for(sc, steps=steps, workers=workers, threads=1, schedule="sequential")
     comparison = Comparison(sc, settings, {"pytorch": "pytorch", "tensorflow": "tensorflow"},
                             telemetry=False)
     doc = build_results(comparison.run())
