@@ -245,6 +245,9 @@ def test_bad_worker_lines_are_refused_before_anything_runs():
     assert "--scaling 3:" in refused("--scaling", "1,3")
     assert "replica 2 does not exist" in refused("--workers", "2", "--fault", "pytorch=crash@3:2")
     assert "replica 1 does not exist" in refused("--fault", "pytorch=crash@3:1")
+    assert "--task infer with workers=2 is not supported" in refused("--workers", "2",
+                                                                      "--task", "infer")
+    assert "--workers cannot be combined with --matrix" in refused("--workers", "2", "--matrix")
     assert parse("--workers", "2", "--fault", "pytorch=crash@3:1").settings.faults == {
         "pytorch": "crash@3:1"}
 

@@ -154,6 +154,7 @@ class Options:
         if not 1 <= args.repeat <= MAX_REPEAT:
             raise BadInput(f"--repeat: expected a whole number from 1 to {MAX_REPEAT}, got "
                            f"{args.repeat}")
+        _check_replicas(args)
         matrix_modes = _matrix_modes(args)
         if args.export is not None:
             check_output_path(args.export, "--export", ".json")
@@ -365,6 +366,15 @@ def _settings(args: argparse.Namespace, scenario: Scenario) -> RunSettings:
     return settings
 
 
+def _check_replicas(args: argparse.Namespace) -> None:
+    """What data-parallel replicas (--workers, --scaling) cannot be combined with."""
+    if (args.workers or 1) > 1 or args.scaling is not None:
+        which = "--scaling" if args.scaling is not None else "--workers"
+        if args.matrix:
+            raise BadInput(f"{which} cannot be combined with --matrix (its infer cells have "
+                           "no gradients to all-reduce)")
+
+
 def _scaling(args: argparse.Namespace, scenario: Scenario,
              settings: RunSettings) -> tuple[int, ...]:
     """--scaling's worker counts (ascending, starting at 1), each checked as a run of its
@@ -384,8 +394,8 @@ def _scaling(args: argparse.Namespace, scenario: Scenario,
     if args.workers is not None:
         raise BadInput("--scaling runs every worker count of its list: --workers has no "
                        "effect with it")
-    if args.repeat > 1 or args.matrix:
-        raise BadInput("--scaling cannot be combined with --repeat or --matrix")
+    if args.repeat > 1:
+        raise BadInput("--scaling cannot be combined with --repeat")
     if settings.task != "train":
         raise BadInput("--scaling measures training: --task infer has no gradients to "
                        "all-reduce")

@@ -18,6 +18,9 @@ def replica_refusal(settings: Any) -> str | None:
     if settings.isolation != "process":
         return ("workers: data-parallel replicas are processes; --in-process (thread "
                 f"isolation) runs one engine in the app's own process, got workers={n}")
+    if settings.task != "train":
+        return (f"task: data-parallel replicas train (their gradients are all-reduced); "
+                f"--task {settings.task} with workers={n} is not supported: run one worker")
     if settings.batch_size % n:
         return (f"batch_size: {settings.batch_size} does not split into {n} equal replica "
                 f"slices (the global batch must be a multiple of workers)")
