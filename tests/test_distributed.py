@@ -479,3 +479,21 @@ def test_ctrl_c_mid_run_exits_within_two_seconds_with_every_replica_gone(tmp_pat
 
     doc = json.loads(export.read_text())
     assert {e["status"] for e in doc["engines"].values()} <= {"cancelled", "done"}
+
+
+@pytest.mark.slow
+def test_saved_runs_with_replicas_are_checked_and_compared(tmp_path):
+    from engines.results.diff import compare_runs
+    from engines.results.validation import DocumentError, check_document
+
+    sc = SCENARIOS["mlp"]
+    docs = {}
+    for workers in (1, 2):
+        settings = settings_for(sc, steps=12, workers=workers, threads=1)
+        docs[workers] = build_results(Comparison(sc, settings, FAKES, telemetry=False).run())
+    check_document(docs[2], "run")
+    rows = {r.label: (r.a, r.b) for r in compare_runs(docs[1], docs[2]).rows}
+    assert rows["workers"] == ("1", "2")
+    damaged = dict(docs[2], settings={**docs[2]["settings"], "workers": "two"})
+    with pytest.raises(DocumentError, match="settings.workers"):
+        check_document(damaged, "run")
