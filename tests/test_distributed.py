@@ -497,3 +497,14 @@ def test_saved_runs_with_replicas_are_checked_and_compared(tmp_path):
     damaged = dict(docs[2], settings={**docs[2]["settings"], "workers": "two"})
     with pytest.raises(DocumentError, match="settings.workers"):
         check_document(damaged, "run")
+
+
+def test_the_memory_check_counts_every_replica_process(monkeypatch):
+    import tui.options as options_module
+
+    # mlp needs about 1.47 GiB with both engines in one process each.
+    monkeypatch.setattr(options_module, "available_memory", lambda: 2 * 2**30)
+    assert parse().settings.workers == 1
+    message = refused("--workers", "2")
+    assert "2 engine(s) x 2 replica processes" in message and "2 GiB available" in message
+    assert "replica processes" in refused("--scaling", "1,2")

@@ -239,7 +239,8 @@ class FwCompareApp(App[int]):
 
         self.warmed_up = True  # a run takes its engines now: nothing left to pre-warm
         if self.pool is not None:
-            self.pool.discard_except(engines.values())
+            # Replica groups start processes of their own: a warm one would sit idle.
+            self.pool.discard_except(engines.values() if settings.workers == 1 else ())
         screen = DashboardScreen(scenario, settings, engines, self.run_options)
         self.push_screen(screen)
         return screen

@@ -11,7 +11,7 @@ import argparse
 import math
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -165,8 +165,10 @@ class Options:
             scenario = _pick_scenario(args, scenarios)
             settings = _settings(args, scenario)
             scaling = _scaling(args, scenario, settings)
-            _check_run_budget(scenario, settings, common["engines"],
-                              runs=args.repeat * (2 * len(matrix_modes) or 1))
+            # A scaling run's largest worker count holds the most processes at once.
+            _check_run_budget(scenario, scaled_settings(settings, scaling[-1]) if scaling
+                              else settings, common["engines"],
+                              runs=args.repeat * (2 * len(matrix_modes) or len(scaling) or 1))
             return cls("headless", scenario=scenario, settings=settings,
                        until_confident=_until_confident(args), repeat=args.repeat,
                        matrix_modes=matrix_modes, scaling=scaling,
@@ -457,8 +459,12 @@ def check_budget(scenario: Scenario, settings: RunSettings, engines: int,
     """
     budget = estimate(scenario, settings.batch_size, settings.steps, settings.task, engines)
     available = available_memory()
-    if budget.total > available:
-        raise BadInput(memory_refusal(scenario, budget, available))
+    # Data-parallel replicas: each is a process holding the framework, the model and the
+    # batches (the compute is split, not repeated).
+    held = replace(budget, engines=engines * settings.workers)
+    if held.total > available:
+        raise BadInput(memory_refusal(scenario, held, available,
+                                      replicas=settings.workers))
     seconds = runs * budget.seconds(settings.threads)
     if settings.device == "cpu" and seconds >= LONG_RUN_S:
         return (f"the run of {scenario.name} is estimated to take about "
@@ -469,9 +475,13 @@ def check_budget(scenario: Scenario, settings: RunSettings, engines: int,
     return None
 
 
-def memory_refusal(scenario: Scenario, budget: Budget, available: int) -> str:
-    """Why a run does not fit: the estimate by term, what is available, and what to change."""
+def memory_refusal(scenario: Scenario, budget: Budget, available: int,
+                   replicas: int = 1) -> str:
+    """Why a run does not fit: the estimate by term, what is available, and what to change.
+    `replicas`: each engine's data-parallel processes (budget.engines counts them all)."""
     who = "both engines" if budget.engines == 2 else f"{budget.engines} engine(s)"
+    if replicas > 1:
+        who = f"{budget.engines // replicas} engine(s) x {replicas} replica processes"
     terms = ", ".join(f"{name} {fmt_bytes(size)}" for name, size in budget.terms().items())
     return (f"the run of {scenario.name} needs about {fmt_bytes(budget.total)} of memory "
             f"({who}; each: {terms}), more than the {fmt_bytes(available)} available; "
