@@ -508,3 +508,11 @@ def test_the_memory_check_counts_every_replica_process(monkeypatch):
     message = refused("--workers", "2")
     assert "2 engine(s) x 2 replica processes" in message and "2 GiB available" in message
     assert "replica processes" in refused("--scaling", "1,2")
+
+
+def test_a_thread_budget_that_does_not_split_evenly_is_a_warning():
+    opts = parse("--workers", "2", "--threads", "1")
+    assert any("1 thread(s) per engine over 2 replicas gives each replica 1 (2 in all)" in w
+               for w in opts.warnings)
+    assert not any("replicas gives" in w for w in parse("--workers", "2", "--threads", "2")
+                   .warnings)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from engines.distributed.rules import cores_problem
+from engines.distributed.rules import budget_note, cores_problem
 from engines.distributed.scaling import scaled_settings
 from engines.pairing import DEFAULT_CONFIDENCE_PCT
 from engines.precision import cpu_refusal
@@ -172,7 +172,8 @@ class Options:
             return cls("headless", scenario=scenario, settings=settings,
                        until_confident=_until_confident(args), repeat=args.repeat,
                        matrix_modes=matrix_modes, scaling=scaling,
-                       **_with_warnings(common, _threads_warning(settings, given)))
+                       **_with_warnings(common, _threads_warning(settings, given),
+                                        _replica_threads_note(settings)))
         size = parse_size(args.size) if use == "snapshot" else None
         scenario = None
         if args.scenario or args.scenario_file or use == "snapshot":
@@ -185,7 +186,8 @@ class Options:
             check_output_path(args.snapshot, "--snapshot", ".svg")
         return cls("app", scenario=scenario, settings=settings, overrides=_overrides(args),
                    snapshot=args.snapshot, size=size,
-                   **_with_warnings(common, _threads_warning(settings, given)))
+                   **_with_warnings(common, _threads_warning(settings, given),
+                                        _replica_threads_note(settings)))
 
 
 # -- the checks --------------------------------------------------------------------------------
@@ -228,6 +230,11 @@ def _stall_timeout(args: argparse.Namespace) -> float:
 
 def _threads_warning(settings: RunSettings, given: frozenset[str]) -> str | None:
     return threads_warning(settings.threads) if "threads" in given else None
+
+
+def _replica_threads_note(settings: RunSettings) -> str | None:
+    """A warning when the thread budget does not split evenly over the replicas."""
+    return budget_note(settings.workers, settings.threads) if settings.workers > 1 else None
 
 
 def _with_warnings(common: dict[str, Any], *more: str | None) -> dict[str, Any]:

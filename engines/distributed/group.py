@@ -72,6 +72,7 @@ PORT_ATTEMPTS = 3
 DEATH_GRACE_S = 1.0
 ALLREDUCE_REPEATS = 10
 LIVE_REPORT_S = 1.0  # how often the live view gets the per-replica figures
+LIVE_WINDOW = 256  # the live figures are of each replica's latest steps (cheap in long runs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,8 +186,9 @@ class ReplicaGroupHost(EngineHost):
         for host in self.ranks:
             if host.alive():
                 host.proc.join(timeout=max(0.0, deadline - time.monotonic()))
+        self.kill()  # what did not end by itself (a framework's threads can hold it)
         for host in self.ranks:
-            host.close()  # kills what is left, removes the log
+            host.close()  # removes the log
 
     # -- requests --------------------------------------------------------------------------
     def call(self, request: Request, on_event: OnEvent, ranks: list[int] | None = None) -> Any:
@@ -245,7 +247,7 @@ class ReplicaGroupHost(EngineHost):
                     # The per-replica figures so far, for the live view (the runner takes an
                     # EngineReport event as the engine's report).
                     self.live_at = now
-                    on_event(self._merged_report(self.reports))
+                    on_event(self._merged_report(self.reports, window=LIVE_WINDOW))
         elif isinstance(event, (StageChanged, Evaluation)) and rank == 0:
             on_event(event)
 
@@ -375,25 +377,28 @@ class ReplicaGroupHost(EngineHost):
         return [answers[r] for r in range(self.world)]
 
     # -- the distributed block ---------------------------------------------------------------
-    def _merged_report(self, reports: list[EngineReport]) -> EngineReport:
+    def _merged_report(self, reports: list[EngineReport],
+                       window: int | None = None) -> EngineReport:
         head = reports[0]
         config = dict(head.config)
         facts = config.pop("replica_facts", None) or {}
-        config["distributed"] = self.distributed_block(reports, facts)
+        config["distributed"] = self.distributed_block(reports, facts, window)
         memory = dict(head.memory)
         rss = [r.memory.get("host_peak_rss") for r in reports]
         if all(isinstance(v, int) for v in rss):
             memory["host_peak_rss_all_replicas"] = int(sum(rss))
         return dataclasses.replace(head, config=config, memory=memory)
 
-    def distributed_block(self, reports: list[EngineReport],
-                          facts: dict[str, Any]) -> dict[str, Any]:
-        """The engine's `distributed` block in the results (see the issue's fields)."""
+    def distributed_block(self, reports: list[EngineReport], facts: dict[str, Any],
+                          window: int | None = None) -> dict[str, Any]:
+        """The engine's `distributed` block in the results: every replica's figures over its
+        steady steps (over its latest `window` steps only, for the live view)."""
         settings = self.settings
         part = settings.per_replica_batch if settings is not None else None
         per_replica = []
         for rank, (records, report) in enumerate(zip(self.rank_records, reports)):
-            steady = np.array([r.time_s for r in records if r.phase == "steady"])
+            recent = records[-window:] if window else records
+            steady = np.array([r.time_s for r in recent if r.phase == "steady"])
             median = float(np.median(steady)) if steady.size else None
             per_replica.append({
                 "rank": rank,
@@ -405,7 +410,8 @@ class ReplicaGroupHost(EngineHost):
                 "host_peak_rss": report.memory.get("host_peak_rss"),
             })
         rates = [p["samples_per_s"] for p in per_replica]
-        group = np.array([r.time_s for r in self.merged if r.phase == "steady"])
+        recent = self.merged[-window:] if window else self.merged
+        group = np.array([r.time_s for r in recent if r.phase == "steady"])
         share = None
         if self.allreduce_s is not None and group.size:
             # Not capped at 1: timed alone, one collective call also pays its dispatch (a
