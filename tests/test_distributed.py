@@ -516,3 +516,31 @@ def test_a_thread_budget_that_does_not_split_evenly_is_a_warning():
                for w in opts.warnings)
     assert not any("replicas gives" in w for w in parse("--workers", "2", "--threads", "2")
                    .warnings)
+
+
+@pytest.mark.frameworks
+def test_a_port_taken_before_the_replicas_bind_it_is_retried_with_new_ones(monkeypatch):
+    import socket
+
+    from engines.distributed import group as group_module
+
+    taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    calls = []
+
+    def ports(count: int, host: str = "127.0.0.1") -> list[int]:
+        calls.append(count)
+        fresh = free_ports(count, host)
+        return [taken.getsockname()[1], *fresh[1:]] if len(calls) == 1 else fresh
+
+    monkeypatch.setattr(group_module, "free_ports", ports)
+    sc = SCENARIOS["mlp"]
+    settings = settings_for(sc, steps=8, workers=2, threads=1)
+    try:
+        state = Comparison(sc, settings, {"pytorch": "pytorch"}, telemetry=False).run()
+    finally:
+        taken.close()
+    es = state.engines["pytorch"]
+    assert es.status == "done", es.error
+    assert len(calls) == 2  # the first ports, then new ones

@@ -383,6 +383,9 @@ class ReplicaGroupHost(EngineHost):
         config = dict(head.config)
         facts = config.pop("replica_facts", None) or {}
         config["distributed"] = self.distributed_block(reports, facts, window)
+        # The matmul probe is one process's: N replicas probing at once would share the cores.
+        config["peak"] = {"flops_per_s": None, "source": None,
+                          "reason": "not measured with data-parallel replicas"}
         memory = dict(head.memory)
         rss = [r.memory.get("host_peak_rss") for r in reports]
         if all(isinstance(v, int) for v in rss):
