@@ -75,6 +75,11 @@ LIVE_REPORT_S = 1.0  # how often the live view gets the per-replica figures
 LIVE_WINDOW = 256  # the live figures are of each replica's latest steps (cheap in long runs)
 
 
+# What the fake engine's replicas say about themselves: they share nothing.
+SIMULATED_FACTS = {"backend": "simulated", "strategy": "simulated replicas (no collective)",
+                   "collective": "none (simulated)", "batch_norm": None}
+
+
 @dataclass(frozen=True, slots=True)
 class MeasureAllReduce:
     """Time an all-reduce of the model's gradient sizes alone (every replica). -> seconds"""
@@ -99,7 +104,9 @@ class ReplicaServer(EngineServer):
             return timer(request.repeats) if timer is not None else None
         answer = super().serve(request, emit, should_stop)
         if isinstance(answer, EngineReport) and self.session is not None:
-            facts = getattr(self.session.engine, "distributed_facts", dict)()
+            engine = self.session.engine
+            facts = SIMULATED_FACTS if engine.simulated else \
+                getattr(engine, "distributed_facts", dict)()
             answer = dataclasses.replace(answer, config={**answer.config,
                                                          "replica_facts": facts})
         return answer
