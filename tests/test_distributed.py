@@ -200,10 +200,45 @@ def rel(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a - b) / np.maximum(np.abs(a), np.abs(b))))
 
 
+@pytest.fixture(scope="module")
+def one_process_hosts():
+    """One engine process per framework, serving the one-worker runs of every scenario."""
+    from engines.hosting.host import ProcessHost
+
+    cancel = threading.Event()
+    made = {name: ProcessHost(name, cancel) for name in ("pytorch", "tensorflow")}
+    for host in made.values():
+        host.start()
+    yield made
+    for host in made.values():
+        host.close()
+
+
+def one_process_losses(hosts, name: str, steps: int = 50) -> dict[str, np.ndarray]:
+    import math
+
+    from engines.hosting.protocol import StepRecords
+
+    sc = SCENARIOS[name]
+    settings = settings_for(sc, steps=steps, threads=1)
+    out = {}
+    for engine, host in hosts.items():
+        records = []
+
+        def keep(event, records=records):
+            if isinstance(event, StepRecords):
+                records.extend(event.records)
+
+        host.prepare(sc, settings, keep)
+        assert host.run_slice(steps, math.inf, keep) is True
+        out[engine] = np.array([r.loss for r in records])
+    return out
+
+
 @pytest.mark.frameworks
 @pytest.mark.parametrize("name", ["mlp", "cnn"])
-def test_two_replicas_reproduce_one_on_both_frameworks(name):
-    one, two = real_losses(name, 1), real_losses(name, 2)
+def test_two_replicas_reproduce_one_on_both_frameworks(one_process_hosts, name):
+    one, two = one_process_losses(one_process_hosts, name), real_losses(name, 2)
     for engine in ("pytorch", "tensorflow"):
         assert len(two[engine]) == 50
         assert rel(one[engine], two[engine]) < 1e-4, engine
