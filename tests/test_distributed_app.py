@@ -116,3 +116,35 @@ async def test_the_runs_screen_opens_a_scaling_run(tmp_path, monkeypatch):
         assert "PyTorch measured" in text and "ideal" in text
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+
+
+def test_every_replica_process_is_sampled_with_its_gpu_memory():
+    import os
+    import subprocess
+    import sys
+
+    from fake_nvml import FakeGPU, FakeNVML
+
+    from engines.run.telemetry import NVML, TelemetrySampler
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        me = os.getpid()
+        gpus = [FakeGPU(processes=[(me, 3 * 2**30)]),
+                FakeGPU(name="NVIDIA Other", processes=[(other.pid, 2 * 2**30)])]
+        sampler = TelemetrySampler(lambda: {"pytorch": me}, lambda s: None,
+                                   nvml=NVML(FakeNVML(gpus), background=False),
+                                   replica_pids=lambda: {"pytorch": [me, other.pid]})
+        sample = sampler.sample()
+    finally:
+        other.kill()
+        other.wait()
+    replicas = sample["engines"]["pytorch"]["replicas"]
+    assert [(r["rank"], r["pid"]) for r in replicas] == [(0, me), (1, other.pid)]
+    assert sample["engines"]["pytorch"]["rss"] == sum(r["rss"] for r in replicas)
+    assert sample["gpus"][0]["engine_mem"]["pytorch"] == 3 * 2**30
+    assert sample["gpus"][1]["engine_mem"]["pytorch/r1"] == 2 * 2**30
+    view = HardwareView(enabled=True, sample=sample, labels={"pytorch": "PyTorch"},
+                        gpu_status="ok", device="cuda")
+    text = render_hardware(view).plain
+    assert "GPU0 3 GiB" in text and "GPU1 2 GiB" in text

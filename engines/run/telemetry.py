@@ -196,6 +196,12 @@ class NVML:
         return out, engine_memory_notes(listings, pids)
 
 
+def replica_key(engine: str, rank: int) -> str:
+    """The key of one replica's GPU memory in a GPU reading's engine_mem (rank 0: the
+    engine's own name)."""
+    return engine if rank == 0 else f"{engine}/r{rank}"
+
+
 def _shared_pids(pids: dict[str, int | None]) -> set[int]:
     seen: set[int] = set()
     shared: set[int] = set()
@@ -339,15 +345,21 @@ class TelemetrySampler:
                 engines[name] = {"cpu_pct": proc.cpu_percent(None), "rss": proc.memory_info().rss}
             except psutil.Error:
                 engines[name] = {"cpu_pct": None, "rss": None}
+        gpu_pids = dict(pids)
         if self.replica_pids is not None:
             for name, group in self.replica_pids().items():
                 if name in engines:
                     engines[name] = self._group_sample(group)
+                    # Each further replica's GPU memory, under "NAME/rRANK" (rank 0's is the
+                    # engine's own figure).
+                    gpu_pids.update({replica_key(name, r): pid
+                                     for r, pid in enumerate(group) if r})
         gpus: list[dict[str, Any]] = []
         notes: dict[str, str] = {}
         if nvml_answered(self.nvml):
             read = getattr(self.nvml, "read", None)
-            gpus, notes = read(dict(pids)) if read else (self.nvml.sample(dict(pids)), {})
+            gpus, notes = read(gpu_pids) if read else (self.nvml.sample(gpu_pids), {})
+            notes = {k: v for k, v in notes.items() if k in pids}
         sample = {
             "t": round(time.perf_counter() - self.t0, 3),
             "cpu_pct": psutil.cpu_percent(None),
