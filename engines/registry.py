@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from typing import Any
 
 from .base import Engine
 
@@ -30,16 +31,20 @@ class EngineInfo:
     sync_note: str
     #: environment the framework reads at import time (set with setdefault: a user's wins).
     import_env: tuple[tuple[str, str], ...] = ()
+    #: "module:Class" of one data-parallel replica (engines.distributed), made with a Replica.
+    replica_implementation: str = ""
 
 
 REGISTRY: dict[str, EngineInfo] = {
     "pytorch": EngineInfo(
         "pytorch", "PyTorch", "engines.torch_engine:TorchEngine", ("torch",),
-        "loss.item() before reading the clock (+ torch.cuda.synchronize() on GPU)"),
+        "loss.item() before reading the clock (+ torch.cuda.synchronize() on GPU)",
+        replica_implementation="engines.distributed.torch_ddp:TorchReplicaEngine"),
     "tensorflow": EngineInfo(
         "tensorflow", "TensorFlow", "engines.tf_engine:TFEngine", ("tensorflow", "keras"),
         "loss.numpy() outside tf.function before reading the clock",
-        import_env=(("TF_CPP_MIN_LOG_LEVEL", "2"), ("TF_FORCE_GPU_ALLOW_GROWTH", "true"))),
+        import_env=(("TF_CPP_MIN_LOG_LEVEL", "2"), ("TF_FORCE_GPU_ALLOW_GROWTH", "true")),
+        replica_implementation="engines.distributed.tf_mwms:TFReplicaEngine"),
 }
 
 ENGINE_NAMES = tuple(REGISTRY)
@@ -91,3 +96,16 @@ def create_engine(impl: str) -> Engine:
         return FakeEngine(name)
     module, cls = info.implementation.split(":")
     return getattr(importlib.import_module(module), cls)()
+
+
+def create_replica_engine(impl: str, replica: Any) -> Engine:
+    """One data-parallel replica of `impl` (engines.distributed.replica.Replica says which);
+    the fake engine stands in for itself on every rank."""
+    info = info_of(impl)
+    name, fake = split_impl(impl)
+    if fake:
+        from .fake_engine import FakeEngine
+
+        return FakeEngine(name)
+    module, cls = info.replica_implementation.split(":")
+    return getattr(importlib.import_module(module), cls)(replica)

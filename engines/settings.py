@@ -16,6 +16,10 @@ MODES = ("eager", "compiled", "xla")
 SCHEDULES = ("alternate", "sequential", "parallel")
 ISOLATIONS = ("process", "thread")
 DEVICES = ("cpu", "cuda")
+# Data-parallel replicas (engines.distributed): what `batch_size` is when workers > 1.
+SCALE_BATCH = ("global", "per-replica")
+#: Data-parallel replicas per engine, at most (each is a process).
+MAX_WORKERS = 64
 
 #: Threads per engine, at most: beyond any machine this runs on, and far below what overflows
 #: inside a framework (an int32 thread count).
@@ -65,6 +69,12 @@ class RunSettings:
     # (None: no cache, and no probe unless measure_peak), and whether to measure it again.
     peak_cache: str | None = None
     measure_peak: bool = False
+    # Data-parallel replicas per engine (engines.distributed): 1 = one process, as always.
+    # batch_size is the global batch, split into `workers` contiguous equal slices;
+    # scale_batch records how it was chosen (global: fixed global batch, strong scaling;
+    # per-replica: batch_size = per-replica batch x workers, weak scaling).
+    workers: int = 1
+    scale_batch: str = "global"
     # Fault injection for the fake engine only (tests and demos): {"pytorch": "nan@20"}.
     faults: dict[str, str] = field(default_factory=dict)
 
@@ -74,6 +84,11 @@ class RunSettings:
         d.pop("faults")
         d.pop("peak_cache")  # a path on this machine, not a setting of the run
         return d
+
+    @property
+    def per_replica_batch(self) -> int:
+        """Samples each data-parallel replica takes of every global batch."""
+        return self.batch_size // self.workers
 
     def with_(self, **changes: Any) -> RunSettings:
         """A copy with some fields changed."""
@@ -100,6 +115,9 @@ class RunSettings:
             ("gpu", isinstance(self.gpu, int) and not isinstance(self.gpu, bool)
              and self.gpu >= 0, "a GPU index >= 0"),
             ("cudnn_autotune", isinstance(self.cudnn_autotune, bool), "true or false"),
+            ("workers", _count(self.workers, MAX_WORKERS),
+             f"a positive integer up to {MAX_WORKERS}"),
+            ("scale_batch", self.scale_batch in SCALE_BATCH, " | ".join(SCALE_BATCH)),
         ]
         for name, ok, expected in checks:
             if not ok:
@@ -107,6 +125,12 @@ class RunSettings:
         refusal = device_refusal(self.precision, self.device)
         if refusal:
             raise ValueError(f"precision: {refusal}")
+        if self.workers > 1:
+            from .distributed.rules import replica_refusal
+
+            refusal = replica_refusal(self)
+            if refusal:
+                raise ValueError(refusal)
         if self.warmup_steps >= self.steps:
             raise ValueError(f"warmup_steps: expected fewer than the {self.steps} steps "
                              f"(the first step and warm-up leave no steady step to measure), "

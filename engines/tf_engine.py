@@ -162,6 +162,16 @@ class TFEngine(Engine):
                 f"not {self.precision.compute_dtype} with float32 variables")
         return model
 
+    def _optimizer(self, t: Any) -> Any:
+        """The Keras optimizer of the scenario's [train] block `t` (no loss scaling)."""
+        keras = self.keras
+        if t.optimizer == "sgd":
+            return keras.optimizers.SGD(learning_rate=t.learning_rate)
+        if t.optimizer == "momentum":
+            return keras.optimizers.SGD(learning_rate=t.learning_rate, momentum=t.momentum)
+        return keras.optimizers.Adam(learning_rate=t.learning_rate, beta_1=t.beta1,
+                                     beta_2=t.beta2, epsilon=t.epsilon)
+
     def build(self, scenario: Scenario, settings: RunSettings) -> None:
         tf, keras = self.tf, self.keras
         self.settings = settings
@@ -172,13 +182,7 @@ class TFEngine(Engine):
             self.xs = [tf.constant(b) for b in batches.x]
             self.ys = [tf.constant(b) for b in batches.y]
         t = scenario.train
-        if t.optimizer == "sgd":
-            self.opt = keras.optimizers.SGD(learning_rate=t.learning_rate)
-        elif t.optimizer == "momentum":
-            self.opt = keras.optimizers.SGD(learning_rate=t.learning_rate, momentum=t.momentum)
-        else:
-            self.opt = keras.optimizers.Adam(learning_rate=t.learning_rate, beta_1=t.beta1,
-                                             beta_2=t.beta2, epsilon=t.epsilon)
+        self.opt = self._optimizer(t)
         if self.precision.loss_scaling:
             # float16 gradients underflow: dynamic loss scaling, started where PyTorch's
             # GradScaler is started (torch_engine), growing and backing off alike.

@@ -107,7 +107,7 @@ async def test_settings_are_edited_from_the_keyboard_and_used_by_the_run():
         await pilot.press("j", "right", "right")  # mode: eager -> compiled -> xla
         await pilot.press("j", "right")  # schedule: alternate -> sequential
         await pilot.press("j", "j", "j", "left")  # past device, precision; threads: 1 stays 1
-        await pilot.press("j", "right")  # engines: both -> PyTorch only
+        await pilot.press("j", "j", "right")  # past workers; engines: both -> PyTorch only
         await pilot.press("enter")  # run
         await wait_for(pilot, lambda: run_complete(app))
         screen = app.screen

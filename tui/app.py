@@ -248,7 +248,8 @@ class FwCompareApp(App[int]):
         self.warmed_up = True  # a run takes its engines now: nothing left to pre-warm
         freeze_heap()
         if self.pool is not None:
-            self.pool.discard_except(engines.values())
+            # Replica groups start processes of their own: a warm one would sit idle.
+            self.pool.discard_except(engines.values() if settings.workers == 1 else ())
         screen = DashboardScreen(scenario, settings, engines, self.run_options)
         self.push_screen(screen)
         return screen
@@ -355,7 +356,7 @@ class FwCompareApp(App[int]):
     # -- keys and the command palette ----------------------------------------------------
     def key_help(self, screen: Screen) -> tuple[str, list[tuple[str, str]]]:
         """Title and rows of the keys screen for `screen`."""
-        from .screens import dashboard, fairness, picker, run_compare, runs
+        from .screens import dashboard, fairness, picker, run_compare, runs, scaling
 
         if isinstance(screen, dashboard.DashboardScreen):
             return "Dashboard", dashboard.KEY_HELP
@@ -365,6 +366,8 @@ class FwCompareApp(App[int]):
             return "Two runs side by side", run_compare.KEY_HELP
         if isinstance(screen, fairness.FairnessScreen):
             return "Fairness report", fairness.KEY_HELP
+        if isinstance(screen, scaling.ScalingScreen):
+            return "Scaling", scaling.KEY_HELP
         return "Scenario picker", picker.KEY_HELP
 
     def action_show_keys(self) -> None:

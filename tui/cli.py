@@ -17,7 +17,7 @@ from engines.pairing import DEFAULT_CONFIDENCE_PCT, MIN_CONFIDENT_PAIRS
 from engines.precision import PRECISIONS
 from engines.registry import ENGINE_NAMES
 from engines.run.watchdog import DEFAULT_STALL_TIMEOUT_S, SLOW_STAGE_FACTOR
-from engines.settings import MODES, SCHEDULES, TASKS
+from engines.settings import MODES, SCALE_BATCH, SCHEDULES, TASKS
 
 from .interrupts import interrupts_held
 from .limits import MAX_REPEAT, MAX_SIZE, MAX_STALL_TIMEOUT_S, MAX_STEPS, MAX_THREADS
@@ -70,6 +70,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "cached for this machine")
     p.add_argument("--threads", type=int, help="threads per engine (default: cores - 1, "
                    f"halved in parallel; at most {MAX_THREADS}, a warning above the cores)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="data-parallel replicas per engine, one process each: torch.distributed "
+                        "DDP (gloo on CPU) against tf.distribute MultiWorkerMirroredStrategy; "
+                        "--threads is split over them; default 1")
+    p.add_argument("--scale-batch", choices=SCALE_BATCH, default="global",
+                   help="with --workers/--scaling: global: --batch-size is the global batch, "
+                        "split over the replicas (strong scaling, default); per-replica: each "
+                        "replica takes --batch-size (weak scaling)")
+    p.add_argument("--scaling", metavar="LIST",
+                   help="(headless) run at each worker count of LIST (e.g. 1,2,4) on every "
+                        "engine and report samples/s and scaling efficiency")
     p.add_argument("--engines", default=",".join(ENGINE_NAMES),
                    help="comma-separated engines (default pytorch,tensorflow)")
     p.add_argument("--in-process", action="store_true",
@@ -81,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="use seeded simulated engines (demos, UI tests); no framework needed")
     p.add_argument("--fault", action="append", default=[], metavar="ENGINE=SPEC",
                    help="with --fake: inject a fault, e.g. tensorflow=nan@20 "
-                        "(nan|error|oom|crash|hang@STEP, unavailable, slow)")
+                        "(nan|error|oom|crash|hang@STEP, unavailable, slow; with --workers, "
+                        "SPEC:RANK hits one replica)")
     p.add_argument("--stall-timeout", type=float, metavar="SECONDS",
                    help="stop an engine that sends no step for this long and mark it failed; "
                         f"the other goes on (default {DEFAULT_STALL_TIMEOUT_S:g}; "

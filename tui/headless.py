@@ -14,6 +14,8 @@ import time
 from typing import Any, TextIO
 
 from engines import Comparison, RunState
+from engines.distributed.report import replica_line
+from engines.distributed.scaling import scaled_settings, scaling_document, scaling_lines
 from engines.registry import engine_label
 from engines.results.calibration import load_calibration
 from engines.results.document import build_results
@@ -93,8 +95,9 @@ def execute(comp: Comparison, out: TextIO) -> tuple[dict[str, Any], bool]:
 
 
 def _describe(settings: RunSettings) -> str:
+    workers = f", {settings.workers} workers" if settings.workers > 1 else ""
     return (f"{settings.steps} steps, batch {settings.batch_size}, {settings.task}, "
-            f"{settings.mode}, {settings.schedule}")
+            f"{settings.mode}, {settings.schedule}{workers}")
 
 
 def _run_one(comp: Comparison, out: TextIO) -> dict[str, Any]:
@@ -149,11 +152,32 @@ def run_matrix(scenario: Scenario, settings: RunSettings, engines: dict[str, str
     return build_matrix_doc(docs, settings, engines)
 
 
+def run_scaling(scenario: Scenario, settings: RunSettings, engines: dict[str, str],
+                counts: tuple[int, ...], *, telemetry: bool, until_confident: float | None,
+                out: TextIO, stall_timeout: float = DEFAULT_STALL_TIMEOUT_S) -> dict[str, Any]:
+    """--scaling: one comparison at each worker count; the largest's document with the
+    `scaling` block (engines.distributed.scaling). Raises Interrupted on Ctrl-C."""
+    docs = {}
+    for i, n in enumerate(counts):
+        st = scaled_settings(settings, n)
+        say(f"[scaling {i + 1}/{len(counts)}: {n} worker(s)] {_describe(st)}", out, flush=True)
+        docs[n] = _run_one(Comparison(scenario, st, engines, telemetry=telemetry,
+                                      until_confident=until_confident,
+                                      stall_timeout=stall_timeout), out)
+    return scaling_document(docs, settings.scale_batch)
+
+
 def reports(doc: dict[str, Any]) -> list[str]:
     """The text reports of a finished measurement, in the order they are printed."""
     if doc.get("kind") == "matrix":
         return [matrix_table(doc["matrix"]["rows"])]
     texts = [summary_table(doc)]
+    replicas = [f"{engine_label(n)}: {line}" for n, e in (doc.get("engines") or {}).items()
+                if (line := replica_line(e.get("distributed")))]
+    if replicas:
+        texts.append("\n".join(replicas))
+    if doc.get("scaling"):
+        texts.append("\n".join(scaling_lines(doc["scaling"], engine_label)))
     if doc.get("inference"):
         texts.append(inference_table(doc))
     if doc.get("repeats"):
@@ -179,6 +203,8 @@ def run_headless(options: Options, out: TextIO | None = None) -> int:
     try:
         if options.matrix_modes:
             doc = run_matrix(scenario, settings, engines, options.matrix_modes, **common)
+        elif options.scaling:
+            doc = run_scaling(scenario, settings, engines, options.scaling, **common)
         else:
             doc = run_plan(scenario, settings, engines, repeat=options.repeat, **common)
     except Interrupted as stop:

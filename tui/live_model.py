@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from engines.distributed.report import replica_line
 from engines.efficiency import datasheet_peak, efficiency_block, run_flops_per_step
 from engines.hosting.protocol import EngineReport, Evaluation
 from engines.pairing import DEFAULT_CONFIDENCE_PCT, paired_speedup
@@ -73,6 +74,8 @@ class EngineView:
     datasheet_share: float | None = None
     datasheet_model: str | None = None
     simulated: bool = False
+    # Data-parallel replicas: 'N replicas: r0 12 ms · r1 12 ms' (None: one process).
+    replicas: str | None = None
 
 
 @dataclass(frozen=True)
@@ -401,6 +404,7 @@ class DashboardModel:
             datasheet_share=eff.get("share_of_datasheet_peak"),
             datasheet_model=eff.get("datasheet_model"),
             simulated=bool(config.get("simulated")),
+            replicas=replica_line(config.get("distributed")),
         )
 
     @property

@@ -11,15 +11,17 @@ import argparse
 import math
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from engines.distributed.rules import budget_note, cores_problem
+from engines.distributed.scaling import scaled_settings
 from engines.pairing import DEFAULT_CONFIDENCE_PCT
 from engines.precision import cpu_refusal
 from engines.registry import ENGINE_NAMES, TWIN_SUFFIX, impl_name
 from engines.run.watchdog import DEFAULT_STALL_TIMEOUT_S
-from engines.settings import MODES, RunSettings, settings_for
+from engines.settings import MAX_WORKERS, MODES, RunSettings, settings_for
 from scenarios import Scenario, ScenarioError, discover, find
 from scenarios.budget import (
     CPU_FLOPS_PER_THREAD,
@@ -59,7 +61,8 @@ UNTIL_CONFIDENT_STEP_FACTOR = 10
 
 Command = Literal["list", "list-runs", "compare", "headless", "app"]
 
-FAULT_SPEC = re.compile(r"(nan|error|oom|crash|hang)@\d{1,9}|unavailable|slow")
+# A fault of one data-parallel replica only: ':RANK' after it (crash@5:1).
+FAULT_SPEC = re.compile(r"(nan|error|oom|crash|hang)@\d{1,9}(:\d{1,2})?|unavailable|slow")
 # Faults that end or freeze the engine's process: only a child process can take them.
 PROCESS_FAULTS = ("crash@", "hang@")
 # Options whose argparse default equals RunSettings' own: only a different value is a choice.
@@ -98,6 +101,7 @@ class Options:
     runs_folder: Path = field(default_factory=runs_dir)
     user_dir: Path | None = None  # the user's scenario folder, as the picker names it
     stall_timeout: float = DEFAULT_STALL_TIMEOUT_S  # seconds; 0: no stall watchdog
+    scaling: tuple[int, ...] = ()  # --scaling: worker counts, ascending, from 1
     # Said on stderr before the command runs (and in the app): options a listing command
     # ignores, more threads than cores.
     warnings: tuple[str, ...] = ()
@@ -154,6 +158,7 @@ class Options:
         if not 1 <= args.repeat <= MAX_REPEAT:
             raise BadInput(f"--repeat: expected a whole number from 1 to {MAX_REPEAT}, got "
                            f"{args.repeat}")
+        _check_replicas(args)
         matrix_modes = _matrix_modes(args)
         if args.export is not None:
             check_output_path(args.export, "--export", ".json")
@@ -163,12 +168,16 @@ class Options:
         if use in ("headless", "matrix"):
             scenario = _pick_scenario(args, scenarios)
             settings = _settings(args, scenario)
-            _check_run_budget(scenario, settings, common["engines"],
-                              runs=args.repeat * (2 * len(matrix_modes) or 1))
+            scaling = _scaling(args, scenario, settings)
+            # A scaling run's largest worker count holds the most processes at once.
+            _check_run_budget(scenario, scaled_settings(settings, scaling[-1]) if scaling
+                              else settings, common["engines"],
+                              runs=args.repeat * (2 * len(matrix_modes) or len(scaling) or 1))
             return cls("headless", scenario=scenario, settings=settings,
                        until_confident=_until_confident(args), repeat=args.repeat,
-                       matrix_modes=matrix_modes,
-                       **_with_warnings(common, _threads_warning(settings, given)))
+                       matrix_modes=matrix_modes, scaling=scaling,
+                       **_with_warnings(common, _threads_warning(settings, given),
+                                        _replica_threads_note(settings)))
         size = parse_size(args.size) if use == "snapshot" else None
         scenario = None
         if args.scenario or args.scenario_file or use == "snapshot":
@@ -181,7 +190,8 @@ class Options:
             check_output_path(args.snapshot, "--snapshot", ".svg")
         return cls("app", scenario=scenario, settings=settings, overrides=_overrides(args),
                    snapshot=args.snapshot, size=size,
-                   **_with_warnings(common, _threads_warning(settings, given)))
+                   **_with_warnings(common, _threads_warning(settings, given),
+                                        _replica_threads_note(settings)))
 
 
 # -- the checks --------------------------------------------------------------------------------
@@ -224,6 +234,11 @@ def _stall_timeout(args: argparse.Namespace) -> float:
 
 def _threads_warning(settings: RunSettings, given: frozenset[str]) -> str | None:
     return threads_warning(settings.threads) if "threads" in given else None
+
+
+def _replica_threads_note(settings: RunSettings) -> str | None:
+    """A warning when the thread budget does not split evenly over the replicas."""
+    return budget_note(settings.workers, settings.threads) if settings.workers > 1 else None
 
 
 def _with_warnings(common: dict[str, Any], *more: str | None) -> dict[str, Any]:
@@ -302,9 +317,15 @@ def _faults(args: argparse.Namespace) -> dict[str, str]:
             raise BadInput(f"--fault: unknown engine {k!r}; expected {', '.join(ENGINE_NAMES)}")
         if not FAULT_SPEC.fullmatch(v):
             raise BadInput(f"--fault: expected nan@STEP, error@STEP, oom@STEP, crash@STEP, "
-                           f"unavailable or slow, got {v!r}")
+                           f"hang@STEP (with --workers, any of them :RANK), unavailable or "
+                           f"slow, got {v!r}")
         if k in faults:
             raise BadInput(f"--fault: two faults for {k}; give one")
+        _, _, rank = v.partition(":")
+        if rank and int(rank) >= (args.workers or 1):
+            raise BadInput(f"--fault {k}={v}: replica {rank} does not exist (replicas are "
+                           f"numbered from 0 to --workers minus 1; --workers is "
+                           f"{args.workers or 1})")
         faults[k] = v
     if faults and not args.fake:
         raise BadInput("--fault only works with --fake engines")
@@ -329,24 +350,81 @@ def _settings(args: argparse.Namespace, scenario: Scenario) -> RunSettings:
     refusal = cpu_refusal(args.precision, args.device)
     if refusal:
         raise BadInput(f"--precision: {refusal}")
+    workers = args.workers if args.workers is not None else 1
+    batch_size = args.batch_size
+    if args.scale_batch == "per-replica" and workers > 1:  # --batch-size is each replica's
+        batch_size = (batch_size or scenario.train.batch_size) * workers
     try:
         settings = settings_for(
-            scenario, steps=steps, batch_size=args.batch_size, mode=args.mode,
+            scenario, steps=steps, batch_size=batch_size, mode=args.mode,
             task=args.task, schedule=args.schedule, device=args.device, threads=args.threads,
             warmup_steps=args.warmup_steps,
             isolation="thread" if args.in_process else "process", faults=faults,
             gpu=args.gpu, cudnn_autotune=args.cudnn_autotune == "on",
             precision=args.precision, measure_peak=args.measure_peak,
             peak_cache=str(peak_cache_dir()),
+            workers=workers, scale_batch=args.scale_batch,
         )
     except ValueError as err:
         raise BadInput(f"--{str(err).replace('_', '-')}") from None
+    if settings.device == "cpu" and settings.workers > 1:
+        problem = cores_problem(settings.workers, settings.threads)
+        if problem:
+            raise BadInput(f"--{problem}")
     problem = run_limit_error(settings)
     if problem is not None:
         where = "" if args.steps is not None or not problem.startswith("steps") else \
             f" (the scenario {scenario.name!r} asks for them; set --steps)"
         raise BadInput(f"--{problem.replace('_', '-')}{where}")
     return settings
+
+
+def _check_replicas(args: argparse.Namespace) -> None:
+    """What data-parallel replicas (--workers, --scaling) cannot be combined with."""
+    if (args.workers or 1) > 1 or args.scaling is not None:
+        which = "--scaling" if args.scaling is not None else "--workers"
+        if args.matrix:
+            raise BadInput(f"{which} cannot be combined with --matrix (its infer cells have "
+                           "no gradients to all-reduce)")
+
+
+def _scaling(args: argparse.Namespace, scenario: Scenario,
+             settings: RunSettings) -> tuple[int, ...]:
+    """--scaling's worker counts (ascending, starting at 1), each checked as a run of its
+    own; () without --scaling."""
+    if args.scaling is None:
+        return ()
+    text = args.scaling
+    try:
+        counts = tuple(sorted(int(x) for x in text.split(",")))
+    except ValueError:
+        raise BadInput(f"--scaling: expected worker counts such as 1,2,4, got {text!r}") \
+            from None
+    if len(set(counts)) != len(counts) or counts[0] != 1 or counts[-1] > MAX_WORKERS \
+            or len(counts) < 2:
+        raise BadInput(f"--scaling: expected at least two distinct worker counts from 1 (the "
+                       f"baseline) to {MAX_WORKERS}, got {text!r}")
+    if args.workers is not None:
+        raise BadInput("--scaling runs every worker count of its list: --workers has no "
+                       "effect with it")
+    if args.repeat > 1:
+        raise BadInput("--scaling cannot be combined with --repeat")
+    if settings.task != "train":
+        raise BadInput("--scaling measures training: --task infer has no gradients to "
+                       "all-reduce")
+    for n in counts[1:]:
+        scaled = scaled_settings(settings, n)
+        try:
+            scaled.validate()
+        except ValueError as err:
+            raise BadInput(f"--scaling {n}: --{str(err).replace('_', '-')}") from None
+        if scaled.batch_size > scenario.data.train_samples:
+            raise BadInput(f"--scaling {n}: the global batch of {scaled.batch_size} exceeds "
+                           f"the scenario's {scenario.data.train_samples} training samples")
+        problem = cores_problem(n, settings.threads) if settings.device == "cpu" else None
+        if problem:
+            raise BadInput(f"--scaling {n}: --{problem}")
+    return counts
 
 
 def _first_fit(args: argparse.Namespace, scenarios: list[Scenario]) -> RunSettings:
@@ -363,7 +441,8 @@ def _first_fit(args: argparse.Namespace, scenarios: list[Scenario]) -> RunSettin
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     """Run settings the user chose on the command line (the picker starts from them)."""
     defaults = RunSettings()
-    out = {k: getattr(args, k) for k in ("steps", "batch_size", "warmup_steps", "threads")
+    out = {k: getattr(args, k) for k in ("steps", "batch_size", "warmup_steps", "threads",
+                                         "workers")
            if getattr(args, k) is not None}
     for k in _CHOICE_OPTIONS:
         v = getattr(args, k)
@@ -391,8 +470,12 @@ def check_budget(scenario: Scenario, settings: RunSettings, engines: int,
     """
     budget = estimate(scenario, settings.batch_size, settings.steps, settings.task, engines)
     available = available_memory()
-    if budget.total > available:
-        raise BadInput(memory_refusal(scenario, budget, available))
+    # Data-parallel replicas: each is a process holding the framework, the model and the
+    # batches (the compute is split, not repeated).
+    held = replace(budget, engines=engines * settings.workers)
+    if held.total > available:
+        raise BadInput(memory_refusal(scenario, held, available,
+                                      replicas=settings.workers))
     seconds = runs * budget.seconds(settings.threads)
     if settings.device == "cpu" and seconds >= LONG_RUN_S:
         return (f"the run of {scenario.name} is estimated to take about "
@@ -403,9 +486,13 @@ def check_budget(scenario: Scenario, settings: RunSettings, engines: int,
     return None
 
 
-def memory_refusal(scenario: Scenario, budget: Budget, available: int) -> str:
-    """Why a run does not fit: the estimate by term, what is available, and what to change."""
+def memory_refusal(scenario: Scenario, budget: Budget, available: int,
+                   replicas: int = 1) -> str:
+    """Why a run does not fit: the estimate by term, what is available, and what to change.
+    `replicas`: each engine's data-parallel processes (budget.engines counts them all)."""
     who = "both engines" if budget.engines == 2 else f"{budget.engines} engine(s)"
+    if replicas > 1:
+        who = f"{budget.engines // replicas} engine(s) x {replicas} replica processes"
     terms = ", ".join(f"{name} {fmt_bytes(size)}" for name, size in budget.terms().items())
     return (f"the run of {scenario.name} needs about {fmt_bytes(budget.total)} of memory "
             f"({who}; each: {terms}), more than the {fmt_bytes(available)} available; "

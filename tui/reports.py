@@ -24,7 +24,8 @@ from .safe_text import printable
 
 # Rows of the fairness table the summary prints (the export and the app show every row).
 FAIRNESS_TABLE_KEYS = ("version", "device", "dtype", "threads", "mode", "tf32", "onednn", "xla",
-                       "batch_size")
+                       "batch_size", "replicas", "replica_threads", "dist_backend",
+                       "dist_strategy", "collective")
 
 
 def _label(name: str) -> str:

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from engines.distributed.rules import cores_problem
 from engines.precision import PRECISIONS, cpu_refusal
 from engines.registry import engine_label
 from engines.settings import DEVICES, MODES, SCHEDULES, TASKS, RunSettings, settings_for
@@ -59,6 +60,8 @@ class SettingsDraft:
         self.engine_choice = BOTH if len(engines) > 1 else next(iter(engines))
         self.editing: tuple[str, str] | None = None  # (row key, digits typed so far)
         self.max_threads = max(1, 2 * (cpu_count or os.cpu_count() or 1))
+        # Data-parallel replicas: at most one per core (each takes at least one thread).
+        self.max_workers = max(1, cpu_count or os.cpu_count() or 1)
         engine_choices = ((BOTH,) if len(engines) > 1 else ()) + tuple(engines)
         self.rows = (
             Row("steps", "steps"),
@@ -70,6 +73,7 @@ class SettingsDraft:
             Row("device", "device", DEVICES),
             Row("precision", "precision", PRECISIONS),
             Row("threads", "threads"),
+            Row("workers", "workers"),
             Row("engines", "engines", engine_choices),
         )
 
@@ -90,7 +94,13 @@ class SettingsDraft:
         except (ValueError, TypeError, BadInput) as err:
             return None, str(err)
         refusal = cpu_refusal(settings.precision, settings.device)
-        return (None, f"precision: {refusal}") if refusal else (settings, None)
+        if refusal:
+            return None, f"precision: {refusal}"
+        if settings.workers > 1 and settings.device == "cpu":
+            problem = cores_problem(settings.workers, settings.threads, self.max_workers)
+            if problem:
+                return None, problem
+        return settings, None
 
     def value(self, key: str, scenario: Scenario) -> Any:
         """The value a row has for `scenario`: the override, else the scenario's default."""
@@ -150,6 +160,8 @@ class SettingsDraft:
             new = _ladder_step(current, delta, BATCH_LADDER, row.minimum)
         elif key == "threads":
             new = min(self.max_threads, max(row.minimum, current + delta))
+        elif key == "workers":
+            new = min(self.max_workers, max(row.minimum, current + delta))
         else:
             new = max(row.minimum, current + delta)
         self.overrides[key] = new

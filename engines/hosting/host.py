@@ -111,6 +111,10 @@ class EngineServer:
         self.warm: WarmImport | None = None  # a warm import not yet counted by a session
         self.session: EngineSession | None = None
 
+    def make_engine(self) -> Any:
+        """The engine a Prepare request starts a session with."""
+        return create_engine(self.impl)
+
     def serve(self, request: Request, emit: OnEvent, should_stop: Callable[[], bool]) -> Any:
         """The answer to `request`; events go to `emit` meanwhile. Raises what the engine
         raises (see error_of)."""
@@ -119,7 +123,7 @@ class EngineServer:
             return self.warm
         if isinstance(request, Prepare):
             warm, self.warm = self.warm, None  # the warm import counts for one session
-            self.session = EngineSession(create_engine(self.impl), request.scenario,
+            self.session = EngineSession(self.make_engine(), request.scenario,
                                          request.settings,
                                          warm_import_s=warm.import_s if warm else None)
             return self.session.prepare(emit)
@@ -180,8 +184,10 @@ class ThreadHost(EngineHost):
         self.server = EngineServer(self.impl)  # drops the session and the model it holds
 
 
-def _child_main(conn: Any, impl: str, parent_pid: int, log_path: str) -> None:
-    """Entry point of an engine's child process."""
+def _child_main(conn: Any, impl: str, parent_pid: int, log_path: str,
+                make_server: Callable[[str], EngineServer] = EngineServer) -> None:
+    """Entry point of an engine's child process (`make_server`: a data-parallel replica's
+    server, engines.distributed.group)."""
     # Framework chatter (TensorFlow's C++ logs) must not reach the parent's terminal.
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(fd, 1)
@@ -195,7 +201,7 @@ def _child_main(conn: Any, impl: str, parent_pid: int, log_path: str) -> None:
             time.sleep(0.5)
 
     threading.Thread(target=watch_parent, daemon=True).start()
-    server = EngineServer(impl)
+    server = make_server(impl)
     emit = conn.send
     while True:
         try:
@@ -234,14 +240,23 @@ class ProcessHost(EngineHost):
     warming = False  # a Warm request is on its way and its answer not read yet
     warm_info: WarmImport | None = None  # the answer
 
+    def server_factory(self) -> Callable[[str], EngineServer]:
+        """What serves the requests in the child (picklable: it crosses the spawn)."""
+        return EngineServer
+
+    def process_name(self) -> str:
+        """The child process's name (shown by ps with setproctitle, and in errors)."""
+        return f"fwcompare-{self.impl}"
+
     def start(self, warm: bool = False) -> None:
         ctx = mp.get_context("spawn")
         self.conn, child_conn = ctx.Pipe()
         fd, self.log_path = tempfile.mkstemp(prefix=f"fwcompare-{self.impl.replace(':', '-')}-",
                                              suffix=".log")
         os.close(fd)
-        self.proc = ctx.Process(target=_child_main, name=f"fwcompare-{self.impl}",
-                                args=(child_conn, self.impl, os.getpid(), self.log_path),
+        self.proc = ctx.Process(target=_child_main, name=self.process_name(),
+                                args=(child_conn, self.impl, os.getpid(), self.log_path,
+                                      self.server_factory()),
                                 daemon=True)
         self.proc.start()
         child_conn.close()

@@ -167,7 +167,8 @@ class Evaluation:
                 "time_s": self.time_s}
 
 
-Event = Union[StageChanged, StepRecords, Evaluation]
+# A replica group (engines.distributed) also sends EngineReport: its per-replica figures so far.
+Event = Union[StageChanged, StepRecords, Evaluation, EngineReport]
 
 # -- replies (host -> worker thread, one per request) ------------------------------------------
 

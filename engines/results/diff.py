@@ -140,6 +140,9 @@ def compare_runs(a: dict[str, Any], b: dict[str, Any]) -> RunComparison:
     if "precision" in sa or "precision" in sb:  # runs saved before precision modes: fp32
         row("settings", "precision", _value(sa.get("precision"), "fp32"),
             _value(sb.get("precision"), "fp32"))
+    # Shown when either run used data-parallel replicas (runs saved before them: one worker).
+    if any(isinstance(w, int) and w > 1 for w in (sa.get("workers"), sb.get("workers"))):
+        row("settings", "workers", _value(sa.get("workers"), "1"), _value(sb.get("workers"), "1"))
     if scen_a.get("name") != scen_b.get("name"):
         out.warnings.append(f"different scenarios ({scen_a.get('name')} vs {scen_b.get('name')})"
                             ": the figures measure different work")

@@ -56,6 +56,7 @@ def engine_result(es: EngineState, batch_size: int, flops: int | None = None,
     report = es.report.to_dict()  # phases_s (the stage times), versions, config, memory
     config = dict(report["config"])
     peak, energy = (config.pop(k, None) for k in MEASUREMENT_KEYS)
+    distributed = config.pop("distributed", None)  # data-parallel replicas' own block
     report["config"] = config
     summary = engine_summary(es, batch_size)
     datasheet = datasheet_peak(config.get("gpu_name"), precision)
@@ -70,6 +71,8 @@ def engine_result(es: EngineState, batch_size: int, flops: int | None = None,
                                        peak or {"reason": NOT_REPORTED}, datasheet),
         "energy": energy or {"source": None, "reason": NOT_REPORTED},
     }
+    if distributed is not None:
+        block["distributed"] = distributed
     if evaluates:
         block["evaluations"] = [{**ev.to_dict(), "loss": _clean(ev.loss)}
                                 for ev in es.evaluations]

@@ -11,6 +11,7 @@ from typing import Any
 
 from scenarios.dropout import DROPOUT
 
+from ..distributed.report import distributed_measures, distributed_rows, distributed_warnings
 from ..efficiency import CONVENTION, PEAK_METHOD
 from ..precision import INITIAL_LOSS_SCALE, precision_mode
 from ..registry import engine_label, info_of
@@ -193,6 +194,7 @@ def fairness_report(doc: dict[str, Any]) -> FairnessReport:
     for key, label, sources, value, matters in GPU_ROWS:
         if any(src in cfg[n] for n in names for src in sources):
             specs.append((key, label, lambda n, value=value: value(cfg[n]), matters))
+    specs += distributed_rows(engines)
     for key, label, get, matters in specs:
         values = {n: get(n) for n in names}
         known = [v for v in values.values() if "?" not in v]
@@ -257,6 +259,7 @@ def _measures(doc: dict[str, Any], names: list[str]) -> list[str]:
         out.append("each engine in its own process: imports, thread settings and memory apart")
     if settings.get("threads"):
         out.append(f"same thread budget: {settings['threads']} intra-op thread(s) per engine")
+    out += distributed_measures(doc)
     par = (doc.get("comparison") or {}).get("parity") or {}
     if par.get("method") == "statistical":
         out.append("work checked statistically (dropout: the frameworks' masks differ): moving "
@@ -330,6 +333,7 @@ def _warnings(doc: dict[str, Any], names: list[str], rows: list[FairnessRow],
                 out.append(FairnessWarning("warning", key, f"different {by_key[key].label}: " +
                            ", ".join(f"{_label(n)} {v}" for n, v in by_key[key].values.items())))
     out.extend(_gpu_warnings(settings, names, cfg))
+    out.extend(FairnessWarning("warning", key, text) for key, text in distributed_warnings(doc))
     for n in names:
         note = cfg[n].get("note")
         if note:

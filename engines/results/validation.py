@@ -300,8 +300,9 @@ PARITY = record({
 
 SETTINGS = record({
     **{k: maybe(NAME) for k in ("task", "mode", "schedule", "isolation", "device", "dtype",
-                                "precision")},
-    **{k: maybe(COUNT) for k in ("steps", "warmup_steps", "batch_size", "threads", "gpu")},
+                                "precision", "scale_batch")},
+    **{k: maybe(COUNT) for k in ("steps", "warmup_steps", "batch_size", "threads", "gpu",
+                                 "workers")},
     "cudnn_autotune": maybe(flag), "measure_peak": maybe(flag),
     "seed": maybe(integer()), "slice_s": maybe(DURATION),
 })

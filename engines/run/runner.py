@@ -15,9 +15,10 @@ import numpy as np
 
 from scenarios import Scenario
 
-from ..hosting.host import Cancelled, EngineHost, HostError, make_host
+from ..distributed.group import make_group_or_host
+from ..hosting.host import Cancelled, EngineHost, HostError
 from ..hosting.pool import HostPool
-from ..hosting.protocol import Evaluation, Event, StageChanged, StepRecords
+from ..hosting.protocol import EngineReport, Evaluation, Event, StageChanged, StepRecords
 from ..pairing import MIN_CONFIDENT_PAIRS, paired_speedup
 from ..settings import RunSettings
 from .environment import environment
@@ -174,7 +175,8 @@ class Comparison:
             nvml = self.nvml if self.nvml is not None else shared_nvml()
             self.sampler = TelemetrySampler(self._pids, self.state.add_telemetry,
                                             hz=self.telemetry_hz, nvml=nvml,
-                                            on_nvml=self._nvml_answered)
+                                            on_nvml=self._nvml_answered,
+                                            replica_pids=self._replica_pids)
             self.sampler.start()
         for name in self.state.engines:
             t = threading.Thread(target=self.run_engine, args=(name,), name=f"engine-{name}",
@@ -233,6 +235,13 @@ class Comparison:
     def _pids(self) -> dict[str, int | None]:
         with self.state.lock:
             return {n: es.pid for n, es in self.state.engines.items() if not es.finished}
+
+    def _replica_pids(self) -> dict[str, list[int]]:
+        """Every replica process of each engine that runs as a replica group."""
+        with self.state.lock:
+            running = [n for n, es in self.state.engines.items() if not es.finished]
+        return {n: list(self.hosts[n].pids) for n in running
+                if n in self.hosts and len(getattr(self.hosts[n], "pids", ())) > 1}
 
     def wait(self, timeout: float | None = None, poll: Callable[[], None] | None = None) -> bool:
         """Join the workers; `poll` is called about every 0.1 s meanwhile. True when all ended.
@@ -306,11 +315,12 @@ class Comparison:
         state = self.state
         impl = state.engines[name].impl
         host = None
-        if self.pool is not None and self.settings.isolation == "process":
+        if self.pool is not None and self.settings.isolation == "process" \
+                and self.settings.workers == 1:
             host = self.pool.take(impl, self.cancel_event)
         started = host is not None
         if host is None:
-            host = make_host(impl, self.settings.isolation, self.cancel_event)
+            host = make_group_or_host(impl, self.settings, self.cancel_event)
         self.hosts[name] = host
 
         turn = 0  # the turn the records arriving now belong to
@@ -323,6 +333,8 @@ class Comparison:
                 state.set_stage(name, event.stage)
             elif isinstance(event, Evaluation):
                 state.add_evaluation(name, event)
+            elif isinstance(event, EngineReport):  # a replica group's figures so far
+                state.set_report(name, event)
 
         try:
             state.set_stage(name, "starting")

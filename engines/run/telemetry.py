@@ -196,6 +196,12 @@ class NVML:
         return out, engine_memory_notes(listings, pids)
 
 
+def replica_key(engine: str, rank: int) -> str:
+    """The key of one replica's GPU memory in a GPU reading's engine_mem (rank 0: the
+    engine's own name)."""
+    return engine if rank == 0 else f"{engine}/r{rank}"
+
+
 def _shared_pids(pids: dict[str, int | None]) -> set[int]:
     seen: set[int] = set()
     shared: set[int] = set()
@@ -276,8 +282,11 @@ class TelemetrySampler:
     def __init__(self, pids: Callable[[], dict[str, int | None]],
                  sink: Callable[[dict[str, Any]], None], hz: float = 2.0,
                  nvml: NVML | None = None,
-                 on_nvml: Callable[[str, list, dict], None] | None = None):
+                 on_nvml: Callable[[str, list, dict], None] | None = None,
+                 replica_pids: Callable[[], dict[str, list[int]]] | None = None):
         self.pids = pids
+        # Engines run as data-parallel replica groups: every replica's process, by engine.
+        self.replica_pids = replica_pids
         self.sink = sink
         self.interval = 1.0 / hz
         self.nvml = nvml if nvml is not None else shared_nvml()
@@ -336,11 +345,21 @@ class TelemetrySampler:
                 engines[name] = {"cpu_pct": proc.cpu_percent(None), "rss": proc.memory_info().rss}
             except psutil.Error:
                 engines[name] = {"cpu_pct": None, "rss": None}
+        gpu_pids = dict(pids)
+        if self.replica_pids is not None:
+            for name, group in self.replica_pids().items():
+                if name in engines:
+                    engines[name] = self._group_sample(group)
+                    # Each further replica's GPU memory, under "NAME/rRANK" (rank 0's is the
+                    # engine's own figure).
+                    gpu_pids.update({replica_key(name, r): pid
+                                     for r, pid in enumerate(group) if r})
         gpus: list[dict[str, Any]] = []
         notes: dict[str, str] = {}
         if nvml_answered(self.nvml):
             read = getattr(self.nvml, "read", None)
-            gpus, notes = read(dict(pids)) if read else (self.nvml.sample(dict(pids)), {})
+            gpus, notes = read(gpu_pids) if read else (self.nvml.sample(gpu_pids), {})
+            notes = {k: v for k, v in notes.items() if k in pids}
         sample = {
             "t": round(time.perf_counter() - self.t0, 3),
             "cpu_pct": psutil.cpu_percent(None),
@@ -351,6 +370,22 @@ class TelemetrySampler:
         if notes:
             sample["gpu_engine_notes"] = notes
         return sample
+
+    def _group_sample(self, pids: list[int]) -> dict[str, Any]:
+        """CPU% and RSS of every replica of a group, and their sums as the engine's."""
+        replicas = []
+        for rank, pid in enumerate(pids):
+            proc = self._proc(pid)
+            try:
+                cpu, rss = (proc.cpu_percent(None), proc.memory_info().rss) if proc else \
+                    (None, None)
+            except psutil.Error:
+                cpu, rss = None, None
+            replicas.append({"rank": rank, "pid": pid, "cpu_pct": cpu, "rss": rss})
+        known = [r for r in replicas if r["rss"] is not None]
+        return {"cpu_pct": sum(r["cpu_pct"] for r in known) if known else None,
+                "rss": sum(r["rss"] for r in known) if known else None,
+                "replicas": replicas}
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):

@@ -21,15 +21,18 @@ from engines.results.store import RunFileError, RunListing, list_runs, load_run
 
 from ..safe_text import plain, printable
 from ..saved_runs import run_detail, warning_lines
+from ..scaling_view import scaling_series
 from ..widgets.app_header import AppHeader
 from ..widgets.key_footer import KeyFooter
 from ..widgets.run_table import RunTable
 from .run_compare import CompareScreen
+from .scaling import ScalingScreen
 
 KEY_HELP = [
     ("↑ ↓ / j k", "move in the list of saved runs"),
     ("space", "mark the run as A, then B (a third mark replaces the older one)"),
     ("enter", "show A and B side by side (one mark: A against the run under the cursor)"),
+    ("s", "scaling view of the run under the cursor (a --scaling run)"),
     ("r", "read the folder again"),
     ("escape / b", "back to the scenario picker"),
 ]
@@ -54,12 +57,23 @@ class ComparisonLoaded(Message):
         self.error = error
 
 
+class ScalingLoaded(Message):
+    """A run was read for its scaling view, or could not be (from a worker thread)."""
+
+    def __init__(self, doc: dict | None, name: str, error: str | None) -> None:
+        super().__init__()
+        self.doc = doc
+        self.name = name
+        self.error = error
+
+
 class RunsScreen(Screen):
     """The saved runs of `directory`."""
 
     BINDINGS = [
         Binding("space", "mark", "mark A/B"),
         Binding("enter", "compare", "compare"),
+        Binding("s", "scaling", "scaling"),
         Binding("r", "reload", "reload"),
         Binding("escape,b", "back", "back", key_display="esc"),
     ]
@@ -171,6 +185,35 @@ class RunsScreen(Screen):
             self.notify(f"Cannot compare: {message.error}", severity="error", timeout=8)
             return
         self.app.push_screen(CompareScreen(message.comparison, *message.names))
+
+    # -- the scaling view ----------------------------------------------------------------
+    def action_scaling(self) -> None:
+        table = self.query_one(RunTable)
+        path = table.current
+        if path not in table.runs:
+            return
+
+        def work() -> None:
+            name = Path(path).name
+            try:
+                self.post_message(ScalingLoaded(load_run(path), name, None))
+            except RunFileError as err:
+                self.post_message(ScalingLoaded(None, name, str(err)))
+            except Exception as err:  # noqa: BLE001 - a strange file must not end the app
+                self.post_message(ScalingLoaded(None, name, f"{type(err).__name__}: {err}"))
+
+        self.run_worker(work, thread=True, group="scaling-run", exclusive=True,
+                        exit_on_error=False)
+
+    def on_scaling_loaded(self, message: ScalingLoaded) -> None:
+        if message.error or message.doc is None:
+            self.notify(f"Cannot read the run: {message.error}", severity="error", timeout=8)
+            return
+        if not scaling_series(message.doc)[1]:
+            self.notify("This run has no scaling figures: run --no-tui --scaling 1,2 to make "
+                        "one.", severity="warning", timeout=6)
+            return
+        self.app.push_screen(ScalingScreen(message.doc, message.name))
 
     def action_back(self) -> None:
         self.app.pop_screen()

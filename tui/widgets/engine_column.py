@@ -169,6 +169,8 @@ def render_view(view: EngineView, width: int) -> Text:
                 line.append("  ")
         lines.append(line)
     lines.append(efficiency_line(view, width))
+    if view.replicas:
+        lines.append(Text(printable(view.replicas, newlines=False), style="dim"))
     if view.evaluates:
         lines.append(held_out_line(view))
     note = note_line(view, width)
@@ -198,8 +200,9 @@ class EngineColumn(Widget):
         """Take a new view; refresh if anything on it changed."""
         if view != self.view:
             # Height follows the content only when the note line can wrap (an error).
-            relayout = self.view is None or (view.status, view.error) != (self.view.status,
-                                                                          self.view.error)
+            # (and when a replica line comes or goes).
+            relayout = self.view is None or (view.status, view.error, bool(view.replicas)) != (
+                self.view.status, self.view.error, bool(self.view.replicas))
             self.view = view
             self.set_class(view.status in ("failed", "unavailable"), "-failed")
             self.set_class(view.status == "done", "-done")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
-from engines.run.telemetry import NOTE_ZERO
+from engines.run.telemetry import NOTE_ZERO, replica_key
 
 from ..formatting import DASH, fmt_bytes
 from ..live_model import HardwareView
@@ -31,6 +31,31 @@ def cpu_line(view: HardwareView) -> Text:
             out.append(" ended" if s else f" {DASH}", "dim")
             continue
         out.append(f" {_pct(e.get('cpu_pct'))} {fmt_bytes(e.get('rss'))}")
+        if e.get("replicas"):
+            out.append(f" ({len(e['replicas'])} replicas)", "dim")
+    return out
+
+
+def replica_lines(view: HardwareView) -> list[Text]:
+    """One line per engine that runs as replicas: each replica process's CPU% and RSS (and
+    its GPU memory, where NVML lists it)."""
+    engines = (view.sample or {}).get("engines") or {}
+    gpus = (view.sample or {}).get("gpus") or []
+    out = []
+    for i, (name, label) in enumerate(view.labels.items()):
+        replicas = (engines.get(name) or {}).get("replicas")
+        if not replicas:
+            continue
+        line = Text.assemble(("  ", ""), (label, engine_color(name, i)))
+        for r in replicas:
+            line.append(f"  r{r.get('rank')} ", "dim")
+            line.append(f"{_pct(r.get('cpu_pct'))} {fmt_bytes(r.get('rss'))}")
+            for g in gpus:  # where this replica holds GPU memory (one GPU each)
+                mem = (g.get("engine_mem") or {}).get(replica_key(name, r.get("rank") or 0))
+                if mem:
+                    line.append(f" GPU{g.get('index', '?')} {fmt_bytes(mem)}")
+            line.append(f" pid {r.get('pid')}", "dim")
+        out.append(line)
     return out
 
 
@@ -131,7 +156,7 @@ def render_hardware(view: HardwareView) -> Text:
         if view.gpu_status and view.gpu_status != "ok":
             lines += gpu_lines(view)
     else:
-        lines = [cpu_line(view)] + gpu_lines(view)
+        lines = [cpu_line(view)] + replica_lines(view) + gpu_lines(view)
     energy = energy_line(view)
     if energy is not None:
         lines.append(energy)

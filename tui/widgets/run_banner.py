@@ -21,6 +21,8 @@ def banner_text(scenario: Scenario, settings: RunSettings, engines: dict[str, st
              settings.schedule + (" (contended)" if settings.schedule == "parallel" else ""),
              settings.device, f"{settings.threads} thread{'s' if settings.threads > 1 else ''}",
              f"batch {settings.batch_size}", f"{settings.steps:,} steps"]
+    if settings.workers > 1:  # data-parallel replicas; the batch above is the global one
+        parts.insert(5, f"{settings.workers} workers")
     if settings.isolation == "thread":
         parts.append("in-process")
     out.append(" · ".join(parts))
