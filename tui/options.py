@@ -28,6 +28,7 @@ from scenarios.budget import (
     Budget,
     estimate,
 )
+from scenarios.input import MAX_WORKERS, check_workers
 
 from .formatting import fmt_bytes, fmt_duration, fmt_flops
 from .limits import (
@@ -334,6 +335,8 @@ def _settings(args: argparse.Namespace, scenario: Scenario) -> RunSettings:
             gpu=args.gpu, cudnn_autotune=args.cudnn_autotune == "on",
             precision=args.precision, measure_peak=args.measure_peak,
             peak_cache=str(peak_cache_dir()),
+            input_pipeline=args.input, loader_workers=_loader_workers(args),
+            loader_sweep=bool(getattr(args, "loader_sweep", False)) or None,
         )
     except ValueError as err:
         raise BadInput(f"--{str(err).replace('_', '-')}") from None
@@ -343,6 +346,20 @@ def _settings(args: argparse.Namespace, scenario: Scenario) -> RunSettings:
             f" (the scenario {scenario.name!r} asks for them; set --steps)"
         raise BadInput(f"--{problem.replace('_', '-')}{where}")
     return settings
+
+
+def _loader_workers(args: argparse.Namespace) -> int | str | None:
+    """--loader-workers K|auto as a setting (None: not given, the scenario's)."""
+    text = args.loader_workers
+    if text is None:
+        return None
+    try:
+        return check_workers("auto" if text.strip() == "auto" else int(text, 10))
+    except ValueError as err:
+        if "invalid literal" in str(err):
+            raise BadInput(f"--loader-workers: expected \"auto\" or an integer from 0 to "
+                           f"{MAX_WORKERS}, got {text[:40]!r}") from None
+        raise BadInput(f"--loader-workers: {str(err)[:120]}") from None
 
 
 def _first_fit(args: argparse.Namespace, scenarios: list[Scenario]) -> RunSettings:
