@@ -36,6 +36,11 @@ class Engine(ABC):
     name: str = ""
     #: True when step times are simulated rather than measured (the fake engine).
     simulated = False
+    #: The input pipeline (engines.pipelines.feed.InputFeed) when batches are not materialised
+    #: in memory; step() then takes its batch from it and sets `input_wait_s`, the seconds
+    #: the step waited for that batch (None: no pipeline).
+    feed: Any = None
+    input_wait_s: float | None = None
 
     @abstractmethod
     def load(self, settings: RunSettings) -> dict[str, str]:

@@ -12,7 +12,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from scenarios import Scenario, infer_stack, initial_weights, make_batches, make_holdout
+from scenarios import Scenario, infer_stack, initial_weights, make_holdout
+from scenarios.input import memory_batches
 
 from .base import Engine, EngineUnavailable, first_line
 from .builders.torch_layers import TorchModelBuilder
@@ -146,13 +147,22 @@ class TorchEngine(Engine):
         torch = self.torch
         self.settings = settings
         self.model = self._build_model(scenario).to(self.device)
-        batches = make_batches(scenario.data, settings.batch_size, settings.seed)
-        x = batches.x
+        self.feed = None
+        if settings.input_pipeline != "memory":
+            # Each step takes its batch from a DataLoader (engines.pipelines.torch_input).
+            from .pipelines.torch_input import torch_feed
+
+            self.feed = torch_feed(scenario, settings, self.device)
+        # Batch 0 alone for output parity when a pipeline feeds the steps (it delivers the
+        # same batches).
+        batches = memory_batches(scenario, settings.batch_size, settings.seed,
+                                 1 if self.feed is not None else settings.steps)
+        x = batches.x[:1] if self.feed is not None else batches.x
         if x.ndim == 5:  # images: NHWC -> NCHW, torch's native layout
             x = x.transpose(0, 1, 4, 2, 3)
         # Materialise every batch on the device before any timing starts.
         self.xs = [torch.from_numpy(np.ascontiguousarray(b)).to(self.device) for b in x]
-        self.ys = [torch.from_numpy(b).to(self.device) for b in batches.y]
+        self.ys = [torch.from_numpy(b).to(self.device) for b in batches.y[:len(self.xs)]]
         t = scenario.train
         params = [p for p in self.model.parameters() if p.requires_grad]
         if t.optimizer == "sgd":
@@ -215,8 +225,13 @@ class TorchEngine(Engine):
         return loss
 
     def step(self, index: int) -> float:
-        n = len(self.xs)
-        loss = self.step_fn(self.xs[index % n], self.ys[index % n])
+        if self.feed is not None:
+            x, y = self.feed.next()
+            self.input_wait_s = self.feed.wait_s
+        else:
+            n = len(self.xs)
+            x, y = self.xs[index % n], self.ys[index % n]
+        loss = self.step_fn(x, y)
         # .item() copies the loss to the host: it synchronises the device as well.
         value = loss.item()
         if self.is_cuda:

@@ -167,7 +167,15 @@ class Evaluation:
                 "time_s": self.time_s}
 
 
-Event = Union[StageChanged, StepRecords, Evaluation]
+@dataclass(frozen=True, slots=True)
+class InputWaits:
+    """Seconds each step of the StepRecords just sent waited for its input batch (input
+    pipelines native and naive only; part of the step's time)."""
+
+    waits: tuple[float, ...]
+
+
+Event = Union[StageChanged, StepRecords, Evaluation, InputWaits]
 
 # -- replies (host -> worker thread, one per request) ------------------------------------------
 

@@ -17,7 +17,7 @@ from scenarios import Scenario
 
 from ..hosting.host import Cancelled, EngineHost, HostError, make_host
 from ..hosting.pool import HostPool
-from ..hosting.protocol import Evaluation, Event, StageChanged, StepRecords
+from ..hosting.protocol import Evaluation, Event, InputWaits, StageChanged, StepRecords
 from ..pairing import MIN_CONFIDENT_PAIRS, paired_speedup
 from ..settings import RunSettings
 from .environment import environment
@@ -343,6 +343,8 @@ class Comparison:
                 state.set_stage(name, event.stage)
             elif isinstance(event, Evaluation):
                 state.add_evaluation(name, event)
+            elif isinstance(event, InputWaits):
+                state.add_input_waits(name, event.waits)
 
         try:
             state.set_stage(name, "starting")
