@@ -88,7 +88,9 @@ def tf_feed(tf: Any, scenario: Scenario, settings: RunSettings) -> InputFeed:
             options.experimental_optimization.apply_default_optimizations = False
             options.autotune.enabled = False
         else:
-            ds = ds.map(preprocess, num_parallel_calls=parallelism(workers), deterministic=True)
+            calls = parallelism(workers)
+            ds = ds.map(preprocess, num_parallel_calls=calls) if calls is None else \
+                ds.map(preprocess, num_parallel_calls=calls, deterministic=True)
             prefetch = settings.loader_prefetch
             ds = ds.batch(b, drop_remainder=True).prefetch(
                 tf.data.AUTOTUNE if prefetch == "auto" else int(prefetch))

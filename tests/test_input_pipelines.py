@@ -1,0 +1,168 @@
+"""The two input pipelines with the real frameworks: the same batches as the numpy reference
+(and so as each other), loss parity with them as with batches in memory, and their faults (an
+op that raises, a DataLoader worker that dies) ending the engine with a message naming it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import numpy as np
+import psutil
+import pytest
+
+from engines.pipelines.feed import InputFailure
+from engines.run.runner import Comparison
+from engines.settings import settings_for
+from scenarios import load_builtins
+from scenarios.input import raw_samples, reference_batch
+
+pytestmark = pytest.mark.frameworks
+
+
+@pytest.fixture(scope="module")
+def augmented():
+    return next(s for s in load_builtins() if s.name == "cnn-augmented")
+
+
+def reference(scenario, index, batch_size=32):
+    raw = raw_samples(scenario.data, batch_size, 0)
+    return reference_batch(raw, scenario.input, scenario.data, 0, index)
+
+
+def torch_feed_for(scenario, **settings):
+    torch = pytest.importorskip("torch")
+    from engines.pipelines.torch_input import torch_feed
+
+    return torch_feed(scenario, settings_for(scenario, steps=20, **settings),
+                      torch.device("cpu"))
+
+
+def tf_feed_for(scenario, **settings):
+    tf = pytest.importorskip("tensorflow")
+    from engines.pipelines.tf_input import tf_feed
+
+    return tf_feed(tf, scenario, settings_for(scenario, steps=20, **settings))
+
+
+@pytest.mark.parametrize("pipeline", ["native", "naive"])
+def test_first_batches_of_both_pipelines_equal_the_reference(augmented, pipeline):
+    torch_feed = torch_feed_for(augmented, input_pipeline=pipeline, loader_workers=0)
+    tf_feed = tf_feed_for(augmented, input_pipeline=pipeline)
+    # Past the first epoch too (56 batches of 32): the next epoch's draws differ.
+    for index in (0, 1, 2):
+        want_x, want_y = reference(augmented, index)
+        x, y = torch_feed.next()
+        np.testing.assert_allclose(x.numpy(), want_x.transpose(0, 3, 1, 2), atol=1e-6)
+        np.testing.assert_array_equal(y.numpy(), want_y)
+        tx, ty = tf_feed.next()
+        np.testing.assert_allclose(tx.numpy(), want_x, atol=1e-6)
+        np.testing.assert_array_equal(ty.numpy(), want_y)
+        assert torch_feed.wait_s >= 0 and tf_feed.wait_s >= 0
+    epoch = raw_samples(augmented.data, 32, 0).batches_per_epoch
+    for _ in range(epoch - 3):
+        torch_feed.next()
+        tf_feed.next()
+    x, _ = torch_feed.next()
+    tx, _ = tf_feed.next()
+    want_x, _ = reference(augmented, epoch)
+    np.testing.assert_allclose(tx.numpy(), want_x, atol=1e-6)
+    np.testing.assert_allclose(x.numpy(), want_x.transpose(0, 3, 1, 2), atol=1e-6)
+
+
+def test_dataloader_workers_deliver_the_same_batches_and_leave_no_process(augmented):
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    feed = torch_feed_for(augmented, input_pipeline="native", loader_workers=1)
+    run = feed.benchmark(1, max_s=0.2)
+    assert run.first_batch_s > 0 and run.samples_per_s > 0
+    feed.start()
+    workers = feed.loader.worker_pids()
+    assert len(workers) == 1
+    for index in range(3):
+        x, _ = feed.next()
+        np.testing.assert_allclose(x.numpy(), reference(augmented, index)[0].transpose(
+            0, 3, 1, 2), atol=1e-6)
+    feed.close()
+    assert not psutil.pid_exists(workers[0]) or \
+        psutil.Process(workers[0]).status() == psutil.STATUS_ZOMBIE
+    assert not [p for p in psutil.Process().children(recursive=True)
+                if p.pid not in before and p.status() != psutil.STATUS_ZOMBIE
+                # multiprocessing's own helper (spawn starts it once; it ends with us)
+                and "resource_tracker" not in " ".join(p.cmdline())]
+
+
+def test_a_killed_dataloader_worker_ends_the_feed_with_a_message(augmented):
+    feed = torch_feed_for(augmented, input_pipeline="native", loader_workers=1)
+    feed.start()
+    (pid,) = feed.loader.worker_pids()
+    os.kill(pid, signal.SIGKILL)
+    t0 = time.monotonic()
+    with pytest.raises(InputFailure, match="a DataLoader worker process died"):
+        for _ in range(10_000):
+            feed.next()
+    assert time.monotonic() - t0 < 15
+    feed.close()
+
+
+def test_a_failing_op_is_named_on_both_sides(augmented, monkeypatch):
+    from engines.pipelines import tf_input, torch_input
+
+    def broken(torch, x, op, offset, flip):
+        raise ValueError("std went missing")
+
+    monkeypatch.setitem(torch_input.TORCH_OPS, "normalize", broken)
+    feed = torch_feed_for(augmented, input_pipeline="naive")
+    with pytest.raises(InputFailure) as info:
+        feed.next()
+    assert str(info.value).startswith(
+        "input pipeline: [input].preprocess[2] (normalize) failed on sample")
+    assert "ValueError: std went missing" in str(info.value)
+
+    def broken_tf(tf, x, op, offset, flip):
+        tf.debugging.assert_less(x, -1e9, message="pixel out of range")
+        return x
+
+    monkeypatch.setitem(tf_input.TF_OPS, "flip_left_right", broken_tf)
+    tf_feed = tf_feed_for(augmented, input_pipeline="native")
+    with pytest.raises(InputFailure) as info:
+        tf_feed.next()
+    assert str(info.value).startswith(
+        "input pipeline: [input].preprocess[1] (flip_left_right) failed")
+
+
+def run(scenario, pipeline, steps=12):
+    settings = settings_for(scenario, steps=steps, warmup_steps=2, input_pipeline=pipeline,
+                            loader_workers=0, isolation="thread", schedule="sequential",
+                            threads=1)
+    comparison = Comparison(scenario, settings, {"pytorch": "pytorch",
+                                                 "tensorflow": "tensorflow"},
+                            telemetry=False)
+    return comparison.run()
+
+
+def test_losses_agree_with_a_pipeline_as_they_do_in_memory(augmented):
+    memory = run(augmented, "memory")
+    native = run(augmented, "native")
+    for name in ("pytorch", "tensorflow"):
+        assert native.engines[name].status == "done", native.engines[name].error
+        # Same batches, same weights: the pipeline changes nothing in the losses.
+        np.testing.assert_allclose(np.array(native.engines[name].losses),
+                                   np.array(memory.engines[name].losses), rtol=1e-6)
+        assert len(native.engines[name].input_waits) == 12
+        assert memory.engines[name].input_waits == type(memory.engines[name].input_waits)("d")
+    rel = np.abs(np.array(native.engines["pytorch"].losses)
+                 - np.array(native.engines["tensorflow"].losses)) \
+        / np.abs(np.array(native.engines["tensorflow"].losses))
+    assert rel.max() < 1e-5
+    from engines.results.document import build_results
+
+    doc = build_results(native)
+    for name in ("pytorch", "tensorflow"):
+        block = doc["engines"][name]["input"]
+        assert block["first_batch_s"] > 0 and block["loader_samples_per_s"] > 0
+        assert 0 <= block["wait_share"] <= 1
+        assert block["input_bound"] == (block["wait_share"] > 0.10)
+        assert doc["engines"][name]["phases_s"]["first_batch"] == block["first_batch_s"]
+    assert doc["engines"]["tensorflow"]["input"]["config"]["autotune"] is True
+    assert doc["settings"]["input"] == {"pipeline": "native", "workers": 0, "prefetch": "auto"}
