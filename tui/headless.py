@@ -25,6 +25,7 @@ from engines.run.runner import DEFAULT_STALL_TIMEOUT_S
 from engines.settings import RunSettings
 from scenarios import Scenario
 
+from .input_report import input_lines
 from .interrupts import interrupts_held
 from .options import EXIT_ENGINE_FAILED, EXIT_INTERRUPTED, EXIT_OK, Options
 from .paths import calibration_file
@@ -158,6 +159,9 @@ def reports(doc: dict[str, Any]) -> list[str]:
         texts.append(inference_table(doc))
     if doc.get("repeats"):
         texts.append(repeat_table(doc))
+    inputs = input_lines(doc)
+    if inputs:
+        texts.append("\n".join(inputs))
     warnings = fairness_text(doc)
     return texts + [warnings] if warnings else texts
 

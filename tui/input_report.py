@@ -1,0 +1,50 @@
+"""The headless report of a run fed by input pipelines: first batch, the loader alone, the
+steps' input wait with its verdict, and the --loader-sweep table. Plain text, no Textual."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engines.registry import engine_label
+
+
+def _rate(x: Any) -> str:
+    return f"{x:,.0f}" if isinstance(x, (int, float)) else "-"
+
+
+def _secs(x: Any) -> str:
+    return f"{x:.3g} s" if isinstance(x, (int, float)) else "-"
+
+
+def input_lines(doc: dict[str, Any]) -> list[str]:
+    """One line per engine with an `input` block, then the sweep table; [] without."""
+    pipeline = ((doc.get("settings") or {}).get("input") or {}).get("pipeline", "memory")
+    engines = doc.get("engines") or {}
+    lines = []
+    for name, e in engines.items():
+        block = e.get("input")
+        if not block:
+            continue
+        share = block.get("wait_share")
+        verdict = "-" if share is None else (
+            f"waited {share:.0%} of its steady step time: "
+            + ("input-bound" if block.get("input_bound") else "not input-bound"))
+        lines.append(f"input ({pipeline}) {engine_label(name)}: first batch "
+                     f"{_secs(block.get('first_batch_s'))}, loader alone "
+                     f"{_rate(block.get('loader_samples_per_s'))} samples/s, {verdict}")
+    sweep = doc.get("loader_sweep") or {}
+    rows: dict[Any, dict[str, Any]] = {}
+    for name, runs in sweep.items():
+        for r in runs or []:
+            rows.setdefault(r.get("workers"), {})[name] = r
+    if rows:
+        names = list(sweep)
+        head = "workers" + "".join(f"  {engine_label(n) + ' samples/s':>22}  {'first batch':>11}"
+                                   for n in names)
+        lines += ["loader sweep (the loader alone, no model):", head]
+        for w in sorted(rows, key=lambda v: (not isinstance(v, int), str(v))):
+            cells = "".join(f"  {_rate(rows[w].get(n, {}).get('samples_per_s')):>22}  "
+                            f"{_secs(rows[w].get(n, {}).get('first_batch_s')):>11}"
+                            for n in names)
+            lines.append(f"{str(w):>7}{cells}")
+    return lines
