@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from engines.efficiency import flops_rate_text
+from engines.pipelines.feed import INPUT_BOUND_SHARE
 
 from ..formatting import DASH, fmt_bytes, fmt_count, fmt_duration, fmt_eta, fmt_value, progress_bar
 from ..live_model import EngineView
@@ -128,6 +129,25 @@ def efficiency_line(view: EngineView, width: int = 80) -> Text:
     return line
 
 
+def input_line(view: EngineView) -> Text:
+    """'input wait 17 % (input-bound) · first batch 69 ms · loader 30,798/s' for a run fed by
+    an input pipeline."""
+    line = Text(f"input {view.input_pipeline} ", "dim")
+    share = view.input_wait_share
+    if share is None:
+        line.append(f"wait {DASH}", "dim")
+    else:
+        bound = share > INPUT_BOUND_SHARE
+        line.append("wait ", "dim")
+        line.append(f"{share:.0%}".replace("%", " %"), "bold yellow" if bound else "bold")
+        line.append(" input-bound" if bound else " not input-bound", "yellow" if bound else "dim")
+    if view.input_first_batch_s is not None:
+        line.append(f" · first batch {fmt_duration(view.input_first_batch_s)}", "dim")
+    if view.loader_samples_per_s is not None:
+        line.append(f" · loader {fmt_count(view.loader_samples_per_s)}/s", "dim")
+    return line
+
+
 def note_line(view: EngineView, width: int = 80) -> Text:
     """The error when the engine failed; otherwise import/build times (and a caveat)."""
     if view.error and view.status in ("failed", "unavailable"):
@@ -171,6 +191,8 @@ def render_view(view: EngineView, width: int) -> Text:
     lines.append(efficiency_line(view, width))
     if view.evaluates:
         lines.append(held_out_line(view))
+    if view.input_pipeline != "memory":
+        lines.append(input_line(view))
     note = note_line(view, width)
     if view.error and view.status in ("failed", "unavailable"):
         wrapped = textwrap.wrap(note.plain, width) or [""]

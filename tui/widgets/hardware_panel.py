@@ -31,6 +31,10 @@ def cpu_line(view: HardwareView) -> Text:
             out.append(" ended" if s else f" {DASH}", "dim")
             continue
         out.append(f" {_pct(e.get('cpu_pct'))} {fmt_bytes(e.get('rss'))}")
+        if e.get("workers"):  # DataLoader worker processes of this engine
+            out.append(f" + {e['workers']} loader worker{'s' if e['workers'] > 1 else ''} "
+                       f"{_pct(e.get('workers_cpu_pct'))} {fmt_bytes(e.get('workers_rss'))}",
+                       "dim")
     return out
 
 
