@@ -166,3 +166,59 @@ def test_losses_agree_with_a_pipeline_as_they_do_in_memory(augmented):
         assert doc["engines"][name]["phases_s"]["first_batch"] == block["first_batch_s"]
     assert doc["engines"]["tensorflow"]["input"]["config"]["autotune"] is True
     assert doc["settings"]["input"] == {"pipeline": "native", "workers": 0, "prefetch": "auto"}
+
+
+@pytest.mark.slow
+def test_ctrl_c_with_dataloader_workers_leaves_no_process(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "r.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui", "--no-tui", "--scenario", "cnn-augmented", "--steps",
+         "100000", "--input", "native", "--loader-workers", "1", "--engines", "pytorch",
+         "--export", str(out), "--no-telemetry", "--no-save"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        workers: list[psutil.Process] = []
+        while time.monotonic() < deadline:  # the engine process and its DataLoader worker
+            everything = psutil.Process(proc.pid).children(recursive=True)
+            workers = [p for p in everything if p.ppid() != proc.pid
+                       and "resource_tracker" not in " ".join(p.cmdline())]
+            if workers:
+                break
+            time.sleep(0.2)
+        assert workers, "no DataLoader worker started"
+        time.sleep(3.0)  # into the training steps
+        everything = psutil.Process(proc.pid).children(recursive=True)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=20)
+        elapsed = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130
+    assert elapsed < 4.0, f"took {elapsed:.1f} s"
+    _, alive = psutil.wait_procs(everything, timeout=2.0)
+    assert not [c for c in alive if c.status() != psutil.STATUS_ZOMBIE]
+    doc = json.loads(out.read_text())
+    assert doc["engines"]["pytorch"]["status"] == "cancelled"
+
+
+def test_a_failing_op_ends_that_engine_and_not_the_other(augmented, monkeypatch):
+    from engines.pipelines import torch_input
+
+    def broken(torch, x, op, offset, flip):
+        raise ZeroDivisionError("std is zero")
+
+    monkeypatch.setitem(torch_input.TORCH_OPS, "normalize", broken)
+    state = run(augmented, "native", steps=8)
+    torch_state, tf_state = state.engines["pytorch"], state.engines["tensorflow"]
+    assert torch_state.status == "failed"
+    assert torch_state.error.startswith("input pipeline: [input].preprocess[2] (normalize) "
+                                        "failed on sample")
+    assert "ZeroDivisionError: std is zero" in torch_state.error
+    assert tf_state.status == "done" and tf_state.steps_done == 8
