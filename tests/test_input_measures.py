@@ -172,3 +172,29 @@ def test_telemetry_counts_an_engines_child_processes():
     finally:
         child.kill()
         child.wait()
+
+
+def test_the_picker_offers_the_pipeline_and_its_workers():
+    from scenarios import load_builtins
+    from tui.settings_draft import SettingsDraft
+
+    scenarios = {s.name: s for s in load_builtins()}
+    draft = SettingsDraft({"pytorch": "pytorch", "tensorflow": "tensorflow"})
+    aug, mlp = scenarios["cnn-augmented"], scenarios["mlp"]
+    assert draft.display("input_pipeline", aug) == "native"  # the scenario's [input]
+    assert draft.display("input_pipeline", mlp) == "memory"
+    draft.change("input_pipeline", 1, aug)  # native -> naive
+    draft.change("loader_workers", 1, aug)  # auto -> 0
+    draft.change("loader_workers", 1, aug)  # 0 -> 1
+    settings, why = draft.resolve(aug)
+    assert why is None
+    assert (settings.input_pipeline, settings.loader_workers) == ("naive", 1)
+
+
+def test_the_line_sets_the_pickers_pipeline(monkeypatch, tmp_path):
+    from tui.cli import parse_options
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    options = parse_options(["--fake", "--input", "naive", "--loader-workers", "2"])
+    assert options.overrides["input_pipeline"] == "naive"
+    assert options.overrides["loader_workers"] == 2

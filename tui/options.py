@@ -382,6 +382,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         v = getattr(args, k)
         if v is not None and v != getattr(defaults, k):
             out[k] = v
+    if args.input is not None:  # chosen on the line: wins over the scenario's [input]
+        out["input_pipeline"] = args.input
+    if args.loader_workers is not None:
+        out["loader_workers"] = _loader_workers(args)
     return out
 
 

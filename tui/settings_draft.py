@@ -15,6 +15,7 @@ from engines.precision import PRECISIONS, cpu_refusal
 from engines.registry import engine_label
 from engines.settings import DEVICES, MODES, SCHEDULES, TASKS, RunSettings, settings_for
 from scenarios import Scenario
+from scenarios.input import PIPELINES
 from scenarios.spec import MAX_STEPS
 
 from .options import BadInput, check_budget
@@ -23,6 +24,8 @@ STEP_LADDER = (1, 10, 20, 50, 100, 200, 300, 500, 1_000, 2_000, 5_000, 10_000, 2
                100_000, 200_000, MAX_STEPS)
 BATCH_LADDER = tuple(2 ** k for k in range(14))
 BOTH = "both"
+#: The picker's choices of DataLoader workers / tf.data parallel calls ("auto": AUTOTUNE).
+LOADER_WORKER_CHOICES: tuple = ("auto", 0, 1, 2, 3, 4)
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,7 @@ class Row:
 
     key: str
     label: str
-    choices: tuple[str, ...] = ()  # empty: an integer
+    choices: tuple = ()  # empty: an integer (loader workers mix "auto" and counts)
     minimum: int = 1
 
     @property
@@ -70,6 +73,8 @@ class SettingsDraft:
             Row("device", "device", DEVICES),
             Row("precision", "precision", PRECISIONS),
             Row("threads", "threads"),
+            Row("input_pipeline", "input", PIPELINES),
+            Row("loader_workers", "workers", LOADER_WORKER_CHOICES),  # the input loader's
             Row("engines", "engines", engine_choices),
         )
 
