@@ -144,10 +144,11 @@ def _view(**over) -> EngineView:
 def test_the_engine_column_shows_the_input_wait_share_with_its_verdict():
     view = _view(input_pipeline="native", input_wait_share=0.42, input_first_batch_s=2.0,
                  loader_samples_per_s=19000.0)
-    assert input_line(view).plain == ("input native wait 42 % input-bound · first batch "
-                                      "2 s · loader 19k/s")
-    assert "input native wait 3 % not input-bound" in render_view(
+    assert input_line(view).plain == ("input-bound: wait 42 % · first batch 2 s · loader "
+                                      "19k/s")
+    assert "input wait 3 %" in render_view(
         _view(input_pipeline="native", input_wait_share=0.03), 80).plain
+    assert input_line(_view(input_pipeline="naive")).plain == "input wait —"
     assert "input " not in render_view(_view(), 80).plain  # batches in memory: no line
 
 
@@ -198,3 +199,20 @@ def test_the_line_sets_the_pickers_pipeline(monkeypatch, tmp_path):
     options = parse_options(["--fake", "--input", "naive", "--loader-workers", "2"])
     assert options.overrides["input_pipeline"] == "naive"
     assert options.overrides["loader_workers"] == 2
+
+
+def test_the_step_time_chart_marks_each_engines_input_wait():
+    from engines.settings import RunSettings
+    from scenarios import load_builtins
+    from tui.live_model import DashboardModel
+    from tui.widgets.step_time_chart import input_wait_markup
+
+    scenario = next(s for s in load_builtins() if s.name == "cnn-augmented")
+    engines = ["pytorch", "tensorflow"]
+    model = DashboardModel(scenario, RunSettings(input_pipeline="native"), engines)
+    model.tracks["pytorch"].input_wait_share = 0.42
+    text = input_wait_markup(model)
+    assert "wait" in text and "42 %[/][yellow]▲[/]" in text and "–" in text
+    model.tracks["tensorflow"].input_wait_share = 0.05
+    assert "5 %[/]" in input_wait_markup(model) and input_wait_markup(model).count("▲") == 1
+    assert input_wait_markup(DashboardModel(scenario, RunSettings(), engines)) == ""
