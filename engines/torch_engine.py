@@ -15,7 +15,7 @@ import numpy as np
 from scenarios import Scenario, infer_stack, initial_weights, make_holdout
 from scenarios.input import memory_batches
 
-from .base import Engine, EngineUnavailable, first_line
+from .base import Engine, EngineFailure, EngineUnavailable, first_line
 from .builders.torch_layers import TorchModelBuilder
 from .precision import (
     INITIAL_LOSS_SCALE,
@@ -375,6 +375,10 @@ class TorchEngine(Engine):
         torch = getattr(self, "torch", None)
         if torch is not None and isinstance(err, _oom_types(torch)):
             return f"out of memory on {self.device}: {first_line(err)}"
+        if isinstance(err, EngineFailure) and str(err).startswith("input pipeline:"):
+            return str(err)
+        if "DataLoader worker" in str(err):  # torch's SIGCHLD handler raised between steps
+            return f"input pipeline: a DataLoader worker process died: {first_line(err)}"
         if "Failed to find C compiler" in str(err):
             return ("torch.compile on a GPU builds Triton kernels with a C compiler and none "
                     "was found: install gcc (and python3-dev), or run --mode eager")

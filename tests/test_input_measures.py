@@ -63,18 +63,18 @@ class _Loader:
 def test_the_feed_hands_out_the_first_batch_and_times_each_wait():
     opened = []
 
-    def open_loader(workers):
+    def open_loader(workers, naive):
         opened.append(_Loader(range(100)))
         return opened[-1]
 
-    feed = InputFeed(open_loader, 2, 8, lambda w: {"workers": w}, lambda err: None)
+    feed = InputFeed(open_loader, 2, 8, lambda w, naive: {"workers": w}, lambda err: None)
     run = feed.benchmark(1, max_s=0.05, max_batches=10)
     assert run.batches == 10 and run.samples_per_s > 0 and opened[0].closed
     assert feed.start() >= 0
     assert [feed.next(), feed.next()] == [0, 1]
     assert feed.wait_s >= 0
 
-    def broken(workers):
+    def broken(workers, naive):
         raise RuntimeError("worker gone\nmore")
 
     with pytest.raises(Exception, match="^input pipeline: RuntimeError: worker gone$"):

@@ -191,18 +191,18 @@ class EngineSession:
         emit(StageChanged("loader alone"))
         alone = feed.benchmark(feed.workers)
         sweep = None
-        if self.settings.loader_sweep:
+        if self.settings.loader_sweep:  # the native pipeline at 0..K workers
             sweep = []
             for workers in sweep_workers(feed.workers):
                 emit(StageChanged(f"loader sweep: {workers} workers"))
-                sweep.append(feed.benchmark(workers).to_dict())
+                sweep.append(feed.benchmark(workers, naive=False).to_dict())
         emit(StageChanged("first batch"))
         first = feed.start()
         self.stages_s["first_batch"] = first
         self.input = {"pipeline": self.settings.input_pipeline, "first_batch_s": first,
                       "loader_samples_per_s": alone.samples_per_s,
                       "loader_first_batch_s": alone.first_batch_s,
-                      "config": feed.describe(feed.workers)}
+                      "config": feed.describe(feed.workers, feed.naive)}
         if sweep is not None:
             self.input["sweep"] = sweep
 

@@ -39,7 +39,7 @@ class Loader(Protocol):
         """Stop the iterator and any worker it started."""
 
 
-Opener = Callable[[Any], Loader]
+Opener = Callable[[Any, bool], Loader]  # (workers, naive) -> an open loader
 _OP_IN_TEXT = re.compile(r"\[input\]\.preprocess\[\d+\] \([a-z_]+\)[^\n]*")
 
 
@@ -64,14 +64,17 @@ class LoaderRun:
 
 
 class InputFeed:
-    """Drives one framework's pipeline for an engine: `open(workers)` gives a Loader;
-    `describe(workers)` the settings both sides report (workers, prefetch, AUTOTUNE, order);
-    `explain(err)` turns the framework's error into a message, or None."""
+    """Drives one framework's pipeline for an engine: `open_loader(workers, naive)` gives a
+    Loader; `describe(workers, naive)` the settings both sides report (workers, prefetch,
+    AUTOTUNE, order); `explain(err)` turns the framework's error into a message, or None.
+    `naive`: the run's pipeline is the untuned one (the sweep always measures the native
+    one, at each worker count)."""
 
     def __init__(self, open_loader: Opener, workers: Any, batch_size: int,
-                 describe: Callable[[Any], dict[str, Any]],
-                 explain: Callable[[BaseException], str | None]):
+                 describe: Callable[[Any, bool], dict[str, Any]],
+                 explain: Callable[[BaseException], str | None], naive: bool = False):
         self.open_loader = open_loader
+        self.naive = naive
         self.workers = workers
         self.batch_size = batch_size
         self.describe = describe
@@ -95,10 +98,12 @@ class InputFeed:
             raise self._fail(err) from err
 
     def benchmark(self, workers: Any, max_s: float = BENCH_S,
-                  max_batches: int = BENCH_BATCHES) -> LoaderRun:
-        """The loader alone at `workers`: its first batch, then batches for up to `max_s`."""
+                  max_batches: int = BENCH_BATCHES, naive: bool | None = None) -> LoaderRun:
+        """The loader alone at `workers` (the run's pipeline, or the native one with
+        naive=False): its first batch, then batches for up to `max_s`."""
+        naive = self.naive if naive is None else naive
         t0 = time.perf_counter()
-        loader = self._guard(lambda: self.open_loader(workers))
+        loader = self._guard(lambda: self.open_loader(workers, naive))
         try:
             self._guard(loader.next)
             first = time.perf_counter() - t0
@@ -120,7 +125,7 @@ class InputFeed:
     def start(self) -> float:
         """Open the training loader and fetch its first batch; the seconds that took."""
         t0 = time.perf_counter()
-        self.loader = self._guard(lambda: self.open_loader(self.workers))
+        self.loader = self._guard(lambda: self.open_loader(self.workers, self.naive))
         self.pending = self._guard(self.loader.next)
         return time.perf_counter() - t0
 

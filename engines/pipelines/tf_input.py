@@ -48,7 +48,6 @@ def tf_feed(tf: Any, scenario: Scenario, settings: RunSettings) -> InputFeed:
     samples = raw_samples(data, b, seed)
     per_epoch = samples.batches_per_epoch * b
     order = samples.order[:per_epoch]
-    naive = settings.input_pipeline == "naive"
     as_float = data.kind != "tokens"
 
     def epochs() -> Any:  # one element per epoch: sample indices with that epoch's draws
@@ -77,7 +76,7 @@ def tf_feed(tf: Any, scenario: Scenario, settings: RunSettings) -> InputFeed:
             return tf.data.AUTOTUNE
         return int(workers) or None  # 0: sequential as written
 
-    def build(workers: Any) -> Any:
+    def build(workers: Any, naive: bool) -> Any:
         ds = tf.data.Dataset.from_generator(epochs, output_signature=(
             tf.TensorSpec([per_epoch], tf.int64), tf.TensorSpec([per_epoch, 2], tf.int64),
             tf.TensorSpec([per_epoch], tf.bool))).unbatch()
@@ -97,9 +96,9 @@ def tf_feed(tf: Any, scenario: Scenario, settings: RunSettings) -> InputFeed:
         return ds.with_options(options)
 
     class _Iter:
-        def __init__(self, workers: Any):
+        def __init__(self, workers: Any, naive: bool):
             with tf.device("/CPU:0"):
-                self.it = iter(build(workers))
+                self.it = iter(build(workers, naive))
 
         def next(self) -> Any:
             return next(self.it)
@@ -107,7 +106,7 @@ def tf_feed(tf: Any, scenario: Scenario, settings: RunSettings) -> InputFeed:
         def close(self) -> None:
             self.it = None
 
-    def describe(workers: Any) -> dict[str, Any]:
+    def describe(workers: Any, naive: bool) -> dict[str, Any]:
         prefetch = settings.loader_prefetch
         return {"library": "tf.data", "workers": 0 if naive else workers,
                 "worker_kind": "threads (tf.data's pool, in the training process)",
@@ -124,4 +123,5 @@ def tf_feed(tf: Any, scenario: Scenario, settings: RunSettings) -> InputFeed:
             return f"[input].preprocess[{k}] ({name}) failed: {first_line(err)}"
         return None
 
-    return InputFeed(_Iter, settings.loader_workers, b, describe, explain)
+    return InputFeed(_Iter, settings.loader_workers, b, describe, explain,
+                     naive=settings.input_pipeline == "naive")

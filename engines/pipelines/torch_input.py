@@ -129,9 +129,8 @@ def allow_worker_processes() -> None:
         process._config["daemon"] = False  # noqa: SLF001 - no public switch for this
 
 
-def loader_settings(settings: RunSettings, workers: Any) -> dict[str, Any]:
-    """The DataLoader arguments for `workers` under the run's pipeline and prefetch."""
-    naive = settings.input_pipeline == "naive"
+def loader_settings(settings: RunSettings, workers: Any, naive: bool) -> dict[str, Any]:
+    """The DataLoader arguments for `workers` (naive: none) and the run's prefetch."""
     k = 0 if naive else (auto_workers() if workers == "auto" else int(workers))
     prefetch = settings.loader_prefetch
     factor = None
@@ -147,8 +146,8 @@ def torch_feed(scenario: Scenario, settings: RunSettings, device: Any) -> InputF
     samples = raw_samples(scenario.data, settings.batch_size, settings.seed)
     dataset = AugmentedSamples(samples, spec, scenario, settings.seed)
 
-    def open_loader(workers: Any) -> _DataLoaderIter:
-        args = loader_settings(settings, workers)
+    def open_loader(workers: Any, naive: bool) -> _DataLoaderIter:
+        args = loader_settings(settings, workers, naive)
         context = None
         if args["num_workers"]:
             context = multiprocessing.get_context("spawn")
@@ -158,8 +157,8 @@ def torch_feed(scenario: Scenario, settings: RunSettings, device: Any) -> InputF
             multiprocessing_context=context, **args)
         return _DataLoaderIter(loader, device)
 
-    def describe(workers: Any) -> dict[str, Any]:
-        args = loader_settings(settings, workers)
+    def describe(workers: Any, naive: bool) -> dict[str, Any]:
+        args = loader_settings(settings, workers, naive)
         k = args["num_workers"]
         return {"library": "torch.utils.data.DataLoader", "workers": k,
                 "worker_kind": "processes (spawn)" if k else "none (in the training process)",
@@ -176,4 +175,4 @@ def torch_feed(scenario: Scenario, settings: RunSettings, device: Any) -> InputF
         return None
 
     return InputFeed(open_loader, settings.loader_workers, settings.batch_size, describe,
-                     explain)
+                     explain, naive=settings.input_pipeline == "naive")
