@@ -164,3 +164,12 @@ def test_bad_loader_options_exit_2_before_anything_runs(capsys, argv, words):
 def test_loader_sweep_is_headless_only(capsys):
     assert main(["--scenario", "cnn-augmented", "--fake", "--loader-sweep"]) == 2
     assert "add --no-tui" in capsys.readouterr().err
+
+
+def test_the_memory_estimate_counts_every_preprocessed_epoch():
+    from scenarios.budget import estimate
+
+    s = augmented()
+    one = estimate(s, 128, 11, pipeline="memory").batches  # 11 batches: one epoch
+    assert estimate(s, 128, 110, pipeline="memory").batches == 10 * one
+    assert estimate(s, 128, 110, pipeline="native").batches == one  # the pipeline streams

@@ -406,7 +406,8 @@ def check_budget(scenario: Scenario, settings: RunSettings, engines: int,
     Every path to a run goes through here (the command line, the picker, `--fake` too), so a
     run that cannot fit is refused before any engine starts. The estimate: scenarios.budget.
     """
-    budget = estimate(scenario, settings.batch_size, settings.steps, settings.task, engines)
+    budget = estimate(scenario, settings.batch_size, settings.steps, settings.task, engines,
+                      settings.input_pipeline)
     available = available_memory()
     if budget.total > available:
         raise BadInput(memory_refusal(scenario, budget, available))
