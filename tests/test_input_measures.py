@@ -216,3 +216,15 @@ def test_the_step_time_chart_marks_each_engines_input_wait():
     model.tracks["tensorflow"].input_wait_share = 0.05
     assert "5 %[/]" in input_wait_markup(model) and input_wait_markup(model).count("▲") == 1
     assert input_wait_markup(DashboardModel(scenario, RunSettings(), engines)) == ""
+
+
+def test_comparing_two_runs_shows_their_pipelines_and_waits():
+    from engines.results.diff import compare_runs
+
+    naive = _doc("naive")
+    cmp = compare_runs(naive, _doc())
+    rows = {(r.section, r.label): (r.a, r.b) for r in cmp.rows}
+    assert rows[("settings", "input")] == ("naive, workers 2, prefetch auto",
+                                           "native, workers 2, prefetch auto")
+    assert rows[("PyTorch", "input wait")] == ("40% (input-bound)", "40% (input-bound)")
+    assert rows[("TensorFlow", "input wait")][0] == "5%"

@@ -140,6 +140,9 @@ def compare_runs(a: dict[str, Any], b: dict[str, Any]) -> RunComparison:
     if "precision" in sa or "precision" in sb:  # runs saved before precision modes: fp32
         row("settings", "precision", _value(sa.get("precision"), "fp32"),
             _value(sb.get("precision"), "fp32"))
+    ia, ib = sa.get("input") or {}, sb.get("input") or {}
+    if ia or ib:  # runs saved before input pipelines had batches in memory
+        row("settings", "input", _input_setting(ia), _input_setting(ib))
     if scen_a.get("name") != scen_b.get("name"):
         out.warnings.append(f"different scenarios ({scen_a.get('name')} vs {scen_b.get('name')})"
                             ": the figures measure different work")
@@ -191,10 +194,30 @@ def _compare_engine(sec: str, xa: dict[str, Any], xb: dict[str, Any], row) -> No
             flops_rate_text(fb.get("achieved_flops")),
             _ratio_note(fa.get("achieved_flops"), fb.get("achieved_flops"), "higher", "lower"))
         row(sec, "share of peak", _share_text(fa), _share_text(fb))
+    na, nb = xa.get("input") or {}, xb.get("input") or {}
+    if na or nb:  # fed by an input pipeline on either side
+        row(sec, "input wait", _wait_text(na), _wait_text(nb))
+        row(sec, "first batch", _s(na.get("first_batch_s")) if na else "-",
+            _s(nb.get("first_batch_s")) if nb else "-")
     ga, gb = _figures(xa, "energy"), _figures(xb, "energy")
     if ga or gb:
         row(sec, "energy/sample", _energy_text(ga), _energy_text(gb),
             _ratio_note(ga.get("per_sample_j"), gb.get("per_sample_j"), "more", "less"))
+
+
+def _input_setting(i: dict[str, Any]) -> str:
+    """'native, workers auto, prefetch auto' (memory for a run without one)."""
+    if not i:
+        return "memory"
+    return f"{i.get('pipeline')}, workers {i.get('workers')}, prefetch {i.get('prefetch')}"
+
+
+def _wait_text(i: dict[str, Any]) -> str:
+    """'42% (input-bound)': the share of steady step time spent waiting for input."""
+    share = i.get("wait_share")
+    if not _is_number(share):
+        return "-"
+    return f"{share:.0%}" + (" (input-bound)" if i.get("input_bound") else "")
 
 
 _FIGURES = ("achieved_flops", "peak_flops", "share_of_peak", "per_sample_j", "avg_power_w")
