@@ -126,9 +126,11 @@ def test_headless_report_lines():
     lines = input_lines(_doc())
     assert lines[0] == ("input (native) PyTorch: first batch 2.5 s, loader alone 19,000 "
                         "samples/s, waited 40% of its steady step time: input-bound")
-    assert lines[1].endswith("waited 5% of its steady step time: not input-bound")
-    assert lines[2] == "loader sweep (the loader alone, no model):"
-    assert "47,000" in lines[4] and "29,000" in lines[4]
+    assert lines[1].startswith("  DataLoader: 2 worker process(es) (spawn), prefetch 4")
+    assert lines[2].endswith("waited 5% of its steady step time: not input-bound")
+    assert lines[3].startswith("  tf.data: parallel map (AUTOTUNE)")
+    assert lines[4] == "loader sweep (the loader alone, no model):"
+    assert "47,000" in lines[6] and "29,000" in lines[6]
     assert input_lines({"settings": {}, "engines": {"pytorch": {}}}) == []
 
 

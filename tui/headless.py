@@ -94,8 +94,10 @@ def execute(comp: Comparison, out: TextIO) -> tuple[dict[str, Any], bool]:
 
 
 def _describe(settings: RunSettings) -> str:
+    fed = "" if settings.input_pipeline == "memory" else \
+        f", input {settings.input_pipeline} (workers {settings.loader_workers})"
     return (f"{settings.steps} steps, batch {settings.batch_size}, {settings.task}, "
-            f"{settings.mode}, {settings.schedule}")
+            f"{settings.mode}, {settings.schedule}{fed}")
 
 
 def _run_one(comp: Comparison, out: TextIO) -> dict[str, Any]:

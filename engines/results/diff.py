@@ -140,7 +140,7 @@ def compare_runs(a: dict[str, Any], b: dict[str, Any]) -> RunComparison:
     if "precision" in sa or "precision" in sb:  # runs saved before precision modes: fp32
         row("settings", "precision", _value(sa.get("precision"), "fp32"),
             _value(sb.get("precision"), "fp32"))
-    ia, ib = sa.get("input") or {}, sb.get("input") or {}
+    ia, ib = sa.get("input"), sb.get("input")
     if ia or ib:  # runs saved before input pipelines had batches in memory
         row("settings", "input", _input_setting(ia), _input_setting(ib))
     if scen_a.get("name") != scen_b.get("name"):
@@ -194,7 +194,7 @@ def _compare_engine(sec: str, xa: dict[str, Any], xb: dict[str, Any], row) -> No
             flops_rate_text(fb.get("achieved_flops")),
             _ratio_note(fa.get("achieved_flops"), fb.get("achieved_flops"), "higher", "lower"))
         row(sec, "share of peak", _share_text(fa), _share_text(fb))
-    na, nb = xa.get("input") or {}, xb.get("input") or {}
+    na, nb = _mapping(xa.get("input")), _mapping(xb.get("input"))
     if na or nb:  # fed by an input pipeline on either side
         row(sec, "input wait", _wait_text(na), _wait_text(nb))
         row(sec, "first batch", _s(na.get("first_batch_s")) if na else "-",
@@ -205,11 +205,19 @@ def _compare_engine(sec: str, xa: dict[str, Any], xb: dict[str, Any], row) -> No
             _ratio_note(ga.get("per_sample_j"), gb.get("per_sample_j"), "more", "less"))
 
 
-def _input_setting(i: dict[str, Any]) -> str:
+def _mapping(x: Any) -> dict[str, Any]:
+    """`x` when it is a dict, else {} (a damaged file may hold anything there)."""
+    return x if isinstance(x, dict) else {}
+
+
+def _input_setting(i: Any) -> str:
     """'native, workers auto, prefetch auto' (memory for a run without one)."""
     if not i:
         return "memory"
-    return f"{i.get('pipeline')}, workers {i.get('workers')}, prefetch {i.get('prefetch')}"
+    if not isinstance(i, dict):
+        return _value(i)
+    return (f"{_value(i.get('pipeline'))}, workers {_value(i.get('workers'))}, prefetch "
+            f"{_value(i.get('prefetch'))}")
 
 
 def _wait_text(i: dict[str, Any]) -> str:

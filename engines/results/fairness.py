@@ -190,7 +190,7 @@ def fairness_report(doc: dict[str, Any]) -> FairnessReport:
          lambda n: ("own child process" if isolation == "process"
                     else "thread in the app's process"), False),
     ]
-    pipeline = (settings.get("input") or {}).get("pipeline", "memory")
+    pipeline = _pipeline_of(settings)
     if pipeline != "memory":  # the input pipelines are what is compared: named, not flagged
         specs.append(("input", "input pipeline",
                       lambda n: pipeline_text(_input_config(engines[n], cfg[n])), False))
@@ -224,8 +224,7 @@ def _measures(doc: dict[str, Any], names: list[str]) -> list[str]:
         "engine, converted to each framework's layout",
         f"same batches in the same order: one seeded shuffle of {data.get('samples', '?')} "
         f"samples in batches of {bs}, materialised on the device before timing"
-        if (settings.get("input") or {}).get("pipeline", "memory") == "memory" else
-        input_measure(settings["input"]["pipeline"], bs),
+        if _pipeline_of(settings) == "memory" else input_measure(_pipeline_of(settings), bs),
     ]
     if train:
         out.append(f"same hyper-parameters: {train.get('optimizer', '?')}, learning rate "
@@ -461,11 +460,19 @@ def _has_dropout(layers: Any) -> bool:
     return False
 
 
+def _pipeline_of(settings: dict[str, Any]) -> str:
+    """The run's input pipeline (memory for runs saved before pipelines, or a damaged file)."""
+    block = settings.get("input")
+    pipeline = block.get("pipeline") if isinstance(block, dict) else None
+    return pipeline if isinstance(pipeline, str) else "memory"
+
+
 def _input_config(engine: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
     """An engine's input pipeline settings: in the export's `input` block, or (live) in the
     config its session reported."""
-    block = engine.get("input") or config.get("input") or {}
-    return block.get("config") or {}
+    block = engine.get("input") or config.get("input")
+    found = block.get("config") if isinstance(block, dict) else None
+    return found if isinstance(found, dict) else {}
 
 
 def pipeline_text(c: dict[str, Any]) -> str:
