@@ -54,6 +54,16 @@ class Engine(ABC):
     def step(self, index: int) -> float:
         """Run one train or infer step on batch `index`; return its loss, synchronised."""
 
+    def next_batch(self, index: int) -> tuple[Any, Any]:
+        """Step `index`'s batch (x, y): the input pipeline's next one (its wait recorded in
+        `input_wait_s`), or the materialised batch `index` (cycling; `self.xs`, `self.ys`)."""
+        if self.feed is not None:
+            batch = self.feed.next()
+            self.input_wait_s = self.feed.wait_s
+            return batch
+        n = len(self.xs)
+        return self.xs[index % n], self.ys[index % n]
+
     def prepare_evaluation(self, scenario: Scenario, settings: RunSettings) -> None:
         """Materialise the held-out batches (scenarios.make_holdout) for evaluate(); called once
         after build() when the scenario evaluates ([train] eval_every)."""

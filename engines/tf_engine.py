@@ -237,12 +237,7 @@ class TFEngine(Engine):
         self.fn = fn
 
     def step(self, index: int) -> float:
-        if self.feed is not None:
-            x, y = self.feed.next()
-            self.input_wait_s = self.feed.wait_s
-        else:
-            n = len(self.xs)
-            x, y = self.xs[index % n], self.ys[index % n]
+        x, y = self.next_batch(index)
         with self.tf.device(self.device_name):
             loss = self.fn(x, y)
         # .numpy() copies the loss to the host, which waits for the step to finish.

@@ -225,12 +225,7 @@ class TorchEngine(Engine):
         return loss
 
     def step(self, index: int) -> float:
-        if self.feed is not None:
-            x, y = self.feed.next()
-            self.input_wait_s = self.feed.wait_s
-        else:
-            n = len(self.xs)
-            x, y = self.xs[index % n], self.ys[index % n]
+        x, y = self.next_batch(index)
         loss = self.step_fn(x, y)
         # .item() copies the loss to the host: it synchronises the device as well.
         value = loss.item()

@@ -101,24 +101,24 @@ NO_INPUT = InputSpec()
 Fail = Callable[[str, str], None]
 
 
-def check_workers(value: Any) -> int | str:
-    """A worker count 0..MAX_WORKERS or "auto"; ValueError with the expectation otherwise."""
+def _count_or_auto(value: Any, low: int, high: int) -> int | str:
+    """`value` when it is "auto" or an integer from `low` to `high`; ValueError otherwise."""
     if value == "auto":
         return "auto"
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_WORKERS:
-        raise ValueError(f"expected \"auto\" or an integer from 0 to {MAX_WORKERS}, got "
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"expected \"auto\" or an integer from {low} to {high}, got "
                          f"{value!r}"[:200])
     return value
+
+
+def check_workers(value: Any) -> int | str:
+    """A worker count 0..MAX_WORKERS or "auto"; ValueError with the expectation otherwise."""
+    return _count_or_auto(value, 0, MAX_WORKERS)
 
 
 def check_prefetch(value: Any) -> int | str:
     """Batches in flight 1..MAX_PREFETCH or "auto"; ValueError with the expectation otherwise."""
-    if value == "auto":
-        return "auto"
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PREFETCH:
-        raise ValueError(f"expected \"auto\" or an integer from 1 to {MAX_PREFETCH}, got "
-                         f"{value!r}"[:200])
-    return value
+    return _count_or_auto(value, 1, MAX_PREFETCH)
 
 
 def parse_op(raw: Any, where: str, data: DataSpec, fail: Fail) -> PreprocessOp:
