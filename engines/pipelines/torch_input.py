@@ -172,6 +172,10 @@ def torch_feed(scenario: Scenario, settings: RunSettings, device: Any) -> InputF
         if "DataLoader worker" in text and ("exited unexpectedly" in text
                                             or "killed by signal" in text):
             return f"a DataLoader worker process died: {first_line(err)}"
+        if isinstance(err, (ConnectionError, EOFError)):
+            # A worker killed while it was handing over a batch (its shared-memory handle).
+            return (f"a DataLoader worker process died (the connection to it broke: "
+                    f"{type(err).__name__}: {first_line(err)})")
         return None
 
     return InputFeed(open_loader, settings.loader_workers, settings.batch_size, describe,

@@ -141,7 +141,7 @@ def compare_runs(a: dict[str, Any], b: dict[str, Any]) -> RunComparison:
         row("settings", "precision", _value(sa.get("precision"), "fp32"),
             _value(sb.get("precision"), "fp32"))
     ia, ib = sa.get("input"), sb.get("input")
-    if ia or ib:  # runs saved before input pipelines had batches in memory
+    if _input_setting(ia) != "memory" or _input_setting(ib) != "memory":  # a pipeline fed one
         row("settings", "input", _input_setting(ia), _input_setting(ib))
     if scen_a.get("name") != scen_b.get("name"):
         out.warnings.append(f"different scenarios ({scen_a.get('name')} vs {scen_b.get('name')})"
@@ -211,11 +211,14 @@ def _mapping(x: Any) -> dict[str, Any]:
 
 
 def _input_setting(i: Any) -> str:
-    """'native, workers auto, prefetch auto' (memory for a run without one)."""
+    """'native, workers auto, prefetch auto' ('memory' for batches in memory, or a run
+    saved before input pipelines)."""
     if not i:
         return "memory"
     if not isinstance(i, dict):
         return _value(i)
+    if i.get("pipeline") in (None, "memory"):
+        return "memory"
     return (f"{_value(i.get('pipeline'))}, workers {_value(i.get('workers'))}, prefetch "
             f"{_value(i.get('prefetch'))}")
 
