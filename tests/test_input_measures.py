@@ -28,7 +28,9 @@ def test_wait_share_counts_steady_steps_only():
     es.phase_codes = array("b", [PHASE_CODE[p] for p in phases])
     es.input_waits = array("d", [0.9, 0.05, 0.002, 0.001, 0.4, 0.005])
     assert es.input_wait_share() == pytest.approx(0.008 / 0.04)
+    assert es.input_compute_median() == pytest.approx(0.009)  # 0.008, 0.009, 0.015
     assert EngineState("tensorflow", "tensorflow").input_wait_share() is None
+    assert EngineState("tensorflow", "tensorflow").input_compute_median() is None
 
 
 def test_the_export_block_has_the_verdict_at_ten_percent():
@@ -38,9 +40,15 @@ def test_the_export_block_has_the_verdict_at_ten_percent():
     assert block["input_bound"] is True and block["wait_share"] == 0.11
     assert block["config"] == {"workers": 2} and block["sweep"] == [{"workers": 0}]
     assert input_block(measured, 0.09)["input_bound"] is False
-    assert input_block(None, None) == {"first_batch_s": None, "loader_samples_per_s": None,
-                                       "loader_first_batch_s": None, "wait_share": None,
-                                       "input_bound": None, "config": None}
+    # The loader alone against the step's own compute: 9,000 < 128 / 0.01 s = 12,800.
+    both = input_block(measured, 0.3, compute_s=0.01, batch_size=128)
+    assert both["model_samples_per_s"] == pytest.approx(12_800)
+    assert both["loader_keeps_up"] is False
+    assert input_block(measured, 0.3, 0.02, 128)["loader_keeps_up"] is True
+    assert input_block(None, None) == {
+        "compute_median_s": None, "model_samples_per_s": None, "loader_keeps_up": None,
+        "first_batch_s": None, "loader_samples_per_s": None, "loader_first_batch_s": None,
+        "wait_share": None, "input_bound": None, "config": None}
 
 
 def test_sweep_goes_from_zero_to_the_runs_workers():

@@ -182,6 +182,9 @@ def test_losses_agree_with_a_pipeline_as_they_do_in_memory(augmented):
         assert block["first_batch_s"] > 0 and block["loader_samples_per_s"] > 0
         assert 0 <= block["wait_share"] <= 1
         assert block["input_bound"] == (block["wait_share"] > 0.10)
+        assert 0 < block["compute_median_s"] and block["model_samples_per_s"] > 0
+        assert block["loader_keeps_up"] == (block["loader_samples_per_s"]
+                                            >= block["model_samples_per_s"])
         assert doc["engines"][name]["phases_s"]["first_batch"] == block["first_batch_s"]
     assert doc["engines"]["tensorflow"]["input"]["config"]["autotune"] is True
     assert doc["settings"]["input"] == {"pipeline": "native", "workers": 0, "prefetch": "auto"}

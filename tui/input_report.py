@@ -32,9 +32,12 @@ def input_lines(doc: dict[str, Any]) -> list[str]:
         verdict = "-" if share is None else (
             f"waited {share:.0%} of its steady step time: "
             + ("input-bound" if block.get("input_bound") else "not input-bound"))
+        model = block.get("model_samples_per_s")
+        against = "" if not isinstance(model, (int, float)) else \
+            f" (the step's own compute: {_rate(model)})"
         lines.append(f"input ({pipeline}) {engine_label(name)}: first batch "
                      f"{_secs(block.get('first_batch_s'))}, loader alone "
-                     f"{_rate(block.get('loader_samples_per_s'))} samples/s, {verdict}")
+                     f"{_rate(block.get('loader_samples_per_s'))} samples/s{against}, {verdict}")
         config = block.get("config")
         lines.append(f"  {pipeline_text(config if isinstance(config, dict) else {})}")
     sweep = doc.get("loader_sweep")

@@ -165,12 +165,21 @@ def wait_share(times: Any, waits: Any) -> float | None:
     return float(sum(waits)) / total if total > 0 else None
 
 
-def input_block(measured: dict[str, Any] | None, share: float | None) -> dict[str, Any]:
+def input_block(measured: dict[str, Any] | None, share: float | None,
+                compute_s: float | None = None, batch_size: int | None = None) -> dict[str, Any]:
     """An engine's `input` block in the export: what the session measured (first batch, the
-    loader alone, its settings, the sweep) and the steady steps' wait share with its verdict
-    (input-bound above INPUT_BOUND_SHARE)."""
+    loader alone, its settings, the sweep), the steady steps' wait share with its verdict
+    (input-bound above INPUT_BOUND_SHARE), and the step's own compute (median step less its
+    wait) as samples/s beside the loader alone's: a loader slower than that cannot keep up,
+    however well it overlaps."""
     measured = dict(measured or {})
+    model_rate = batch_size / compute_s if compute_s and batch_size else None
+    loader_rate = measured.get("loader_samples_per_s")
     return {
+        "compute_median_s": compute_s,
+        "model_samples_per_s": model_rate,
+        "loader_keeps_up": None if model_rate is None or loader_rate is None
+        else loader_rate >= model_rate,
         "first_batch_s": measured.get("first_batch_s"),
         "loader_samples_per_s": measured.get("loader_samples_per_s"),
         "loader_first_batch_s": measured.get("loader_first_batch_s"),

@@ -77,7 +77,8 @@ def engine_result(es: EngineState, batch_size: int, flops: int | None = None,
         block["evaluations"] = [{**ev.to_dict(), "loss": _clean(ev.loss)}
                                 for ev in es.evaluations]
     if pipeline != "memory":  # an input pipeline fed the steps: what it cost them
-        block["input"] = input_block(measured_input, es.input_wait_share())
+        block["input"] = input_block(measured_input, es.input_wait_share(),
+                                     es.input_compute_median(), batch_size)
     return block
 
 

@@ -84,6 +84,19 @@ class EngineState:
         total = float(times.sum())
         return float(waits.sum()) / total if total > 0 else None
 
+    def input_compute_median(self) -> float | None:
+        """The median steady step time less its wait for input: the step's own compute
+        (None: no pipeline, or no steady step yet)."""
+        n = min(len(self.input_waits), len(self.times))
+        if not n:
+            return None
+        steady = np.frombuffer(self.phase_codes, dtype=np.int8)[:n] == PHASE_CODE["steady"]
+        if not steady.any():
+            return None
+        compute = (np.frombuffer(self.times, dtype=np.float64)[:n]
+                   - np.frombuffer(self.input_waits, dtype=np.float64)[:n])[steady]
+        return float(np.median(compute))
+
     def turn_medians(self) -> dict[int, float]:
         """Median steady step time of each turn (engines.pairing.turn_medians)."""
         if not len(self.times):
