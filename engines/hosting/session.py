@@ -205,6 +205,8 @@ class EngineSession:
                       "config": feed.describe(feed.workers, feed.naive)}
         if sweep is not None:
             self.input["sweep"] = sweep
+        if self.next_step == 0:  # back to the first step's own stage
+            emit(StageChanged("compiling"))
 
     def _phase_of(self, step: int, resumed: bool) -> str:
         if step == 0:
