@@ -173,3 +173,11 @@ def test_the_memory_estimate_counts_every_preprocessed_epoch():
     one = estimate(s, 128, 11, pipeline="memory").batches  # 11 batches: one epoch
     assert estimate(s, 128, 110, pipeline="memory").batches == 10 * one
     assert estimate(s, 128, 110, pipeline="native").batches == one  # the pipeline streams
+
+
+def test_a_bad_input_section_exits_2_naming_file_field_and_expectation(tmp_path, capsys):
+    path = scenario_file(tmp_path, '[input]\npreprocess = [{ op = "random_crop", size = [8, 8], '
+                                   'pad = -1 }]\n')
+    assert main(["--scenario-file", str(path), "--no-tui", "--fake", "--no-save"]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: [input].preprocess[0].pad: expected an integer from 0 to 1024, got -1" in err
