@@ -36,6 +36,11 @@ class Engine(ABC):
     name: str = ""
     #: True when step times are simulated rather than measured (the fake engine).
     simulated = False
+    #: The input pipeline (engines.pipelines.feed.InputFeed) when batches are not materialised
+    #: in memory; step() then takes its batch from it and sets `input_wait_s`, the seconds
+    #: the step waited for that batch (None: no pipeline).
+    feed: Any = None
+    input_wait_s: float | None = None
 
     @abstractmethod
     def load(self, settings: RunSettings) -> dict[str, str]:
@@ -48,6 +53,16 @@ class Engine(ABC):
     @abstractmethod
     def step(self, index: int) -> float:
         """Run one train or infer step on batch `index`; return its loss, synchronised."""
+
+    def next_batch(self, index: int) -> tuple[Any, Any]:
+        """Step `index`'s batch (x, y): the input pipeline's next one (its wait recorded in
+        `input_wait_s`), or the materialised batch `index` (cycling; `self.xs`, `self.ys`)."""
+        if self.feed is not None:
+            batch = self.feed.next()
+            self.input_wait_s = self.feed.wait_s
+            return batch
+        n = len(self.xs)
+        return self.xs[index % n], self.ys[index % n]
 
     def prepare_evaluation(self, scenario: Scenario, settings: RunSettings) -> None:
         """Materialise the held-out batches (scenarios.make_holdout) for evaluate(); called once

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from scenarios import Scenario
+from scenarios.input import PIPELINES, check_prefetch, check_workers
 from scenarios.spec import MAX_BATCH_SIZE, MAX_STEPS
 
 from .precision import PRECISIONS, device_refusal
@@ -77,12 +78,24 @@ class RunSettings:
     scale_batch: str = "global"
     # Fault injection for the fake engine only (tests and demos): {"pytorch": "nan@20"}.
     faults: dict[str, str] = field(default_factory=dict)
+    # How training batches reach the model (scenarios.input): memory (materialised before
+    # timing) | native (tf.data AUTOTUNE / DataLoader workers) | naive (both untuned); the
+    # loader's workers and batches in flight (a count or "auto"), and whether to sweep the
+    # loader alone over 0..workers before training (--loader-sweep).
+    input_pipeline: str = "memory"
+    loader_workers: int | str = "auto"
+    loader_prefetch: int | str = "auto"
+    loader_sweep: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able settings, as exported."""
         d = asdict(self)
         d.pop("faults")
         d.pop("peak_cache")  # a path on this machine, not a setting of the run
+        d["input"] = {"pipeline": d.pop("input_pipeline"), "workers": d.pop("loader_workers"),
+                      "prefetch": d.pop("loader_prefetch")}
+        if d.pop("loader_sweep"):
+            d["input"]["sweep"] = True
         return d
 
     @property
@@ -122,6 +135,18 @@ class RunSettings:
         for name, ok, expected in checks:
             if not ok:
                 raise ValueError(f"{name}: expected {expected}, got {getattr(self, name)!r}")
+        for name, check in (("loader_workers", check_workers),
+                            ("loader_prefetch", check_prefetch)):
+            try:
+                check(getattr(self, name))
+            except ValueError as err:
+                raise ValueError(f"{name}: {err}") from None
+        if self.input_pipeline not in PIPELINES:
+            raise ValueError(f"input_pipeline: expected {' | '.join(PIPELINES)}, got "
+                             f"{self.input_pipeline!r}")
+        if self.loader_sweep and self.input_pipeline == "memory":
+            raise ValueError("loader_sweep: the loader sweep measures an input pipeline; "
+                             "choose --input native or naive")
         refusal = device_refusal(self.precision, self.device)
         if refusal:
             raise ValueError(f"precision: {refusal}")
@@ -150,6 +175,10 @@ def settings_for(scenario: Scenario, **overrides: Any) -> RunSettings:
         "seed": scenario.data.seed,
         "threads": default_threads(overrides.get("schedule") or "alternate"),
     }
+    spec = scenario.input
+    if spec is not None:  # the scenario's [input] section, unless the line says otherwise
+        values.update(input_pipeline=spec.pipeline, loader_workers=spec.workers,
+                      loader_prefetch=spec.prefetch)
     values.update({k: v for k, v in overrides.items() if v is not None})
     if "warmup_steps" not in overrides or overrides["warmup_steps"] is None:
         values["warmup_steps"] = min(5, max(0, values["steps"] // 10))

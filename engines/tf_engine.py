@@ -9,7 +9,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from scenarios import Scenario, infer_stack, initial_weights, make_batches, make_holdout
+from scenarios import Scenario, infer_stack, initial_weights, make_holdout
+from scenarios.input import memory_batches
 
 from .base import Engine, EngineUnavailable, first_line
 from .builders.keras_layers import keras_layers
@@ -177,10 +178,20 @@ class TFEngine(Engine):
         self.settings = settings
         with tf.device(self.device_name):
             self.model = self._build_in_precision(scenario)
-            batches = make_batches(scenario.data, settings.batch_size, settings.seed)
+            self.feed = None
+            if settings.input_pipeline != "memory":
+                # Each step takes its batch from tf.data (engines.pipelines.tf_input).
+                from .pipelines.tf_input import tf_feed
+
+                self.feed = tf_feed(tf, scenario, settings)
+            # Batch 0 alone for output parity when a pipeline feeds the steps (it delivers
+            # the same batches).
+            batches = memory_batches(scenario, settings.batch_size, settings.seed,
+                                     1 if self.feed is not None else settings.steps)
+            keep = 1 if self.feed is not None else len(batches)
             # Materialise every batch on the device before any timing starts.
-            self.xs = [tf.constant(b) for b in batches.x]
-            self.ys = [tf.constant(b) for b in batches.y]
+            self.xs = [tf.constant(b) for b in batches.x[:keep]]
+            self.ys = [tf.constant(b) for b in batches.y[:keep]]
         t = scenario.train
         self.opt = self._optimizer(t)
         if self.precision.loss_scaling:
@@ -230,9 +241,9 @@ class TFEngine(Engine):
         self.fn = fn
 
     def step(self, index: int) -> float:
-        n = len(self.xs)
+        x, y = self.next_batch(index)
         with self.tf.device(self.device_name):
-            loss = self.fn(self.xs[index % n], self.ys[index % n])
+            loss = self.fn(x, y)
         # .numpy() copies the loss to the host, which waits for the step to finish.
         return float(loss.numpy())
 

@@ -12,9 +12,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from scenarios import Scenario, infer_stack, initial_weights, make_batches, make_holdout
+from scenarios import Scenario, infer_stack, initial_weights, make_holdout
+from scenarios.input import memory_batches
 
-from .base import Engine, EngineUnavailable, first_line
+from .base import Engine, EngineFailure, EngineUnavailable, first_line
 from .builders.torch_layers import TorchModelBuilder
 from .precision import (
     INITIAL_LOSS_SCALE,
@@ -146,13 +147,22 @@ class TorchEngine(Engine):
         torch = self.torch
         self.settings = settings
         self.model = self._build_model(scenario).to(self.device)
-        batches = make_batches(scenario.data, settings.batch_size, settings.seed)
-        x = batches.x
+        self.feed = None
+        if settings.input_pipeline != "memory":
+            # Each step takes its batch from a DataLoader (engines.pipelines.torch_input).
+            from .pipelines.torch_input import torch_feed
+
+            self.feed = torch_feed(scenario, settings, self.device)
+        # Batch 0 alone for output parity when a pipeline feeds the steps (it delivers the
+        # same batches).
+        batches = memory_batches(scenario, settings.batch_size, settings.seed,
+                                 1 if self.feed is not None else settings.steps)
+        x = batches.x[:1] if self.feed is not None else batches.x
         if x.ndim == 5:  # images: NHWC -> NCHW, torch's native layout
             x = x.transpose(0, 1, 4, 2, 3)
         # Materialise every batch on the device before any timing starts.
         self.xs = [torch.from_numpy(np.ascontiguousarray(b)).to(self.device) for b in x]
-        self.ys = [torch.from_numpy(b).to(self.device) for b in batches.y]
+        self.ys = [torch.from_numpy(b).to(self.device) for b in batches.y[:len(self.xs)]]
         t = scenario.train
         params = [p for p in self.model.parameters() if p.requires_grad]
         if t.optimizer == "sgd":
@@ -215,8 +225,8 @@ class TorchEngine(Engine):
         return loss
 
     def step(self, index: int) -> float:
-        n = len(self.xs)
-        loss = self.step_fn(self.xs[index % n], self.ys[index % n])
+        x, y = self.next_batch(index)
+        loss = self.step_fn(x, y)
         # .item() copies the loss to the host: it synchronises the device as well.
         value = loss.item()
         if self.is_cuda:
@@ -361,6 +371,10 @@ class TorchEngine(Engine):
         torch = getattr(self, "torch", None)
         if torch is not None and isinstance(err, _oom_types(torch)):
             return f"out of memory on {self.device}: {first_line(err)}"
+        if isinstance(err, EngineFailure) and str(err).startswith("input pipeline:"):
+            return str(err)
+        if "DataLoader worker" in str(err):  # torch's SIGCHLD handler raised between steps
+            return f"input pipeline: a DataLoader worker process died: {first_line(err)}"
         if "Failed to find C compiler" in str(err):
             return ("torch.compile on a GPU builds Triton kernels with a C compiler and none "
                     "was found: install gcc (and python3-dev), or run --mode eager")

@@ -150,8 +150,10 @@ def stored_values(info: LayerInfo) -> int:
 
 
 def estimate(scenario: Scenario, batch_size: int | None = None, steps: int | None = None,
-             task: str = "train", engines: int = 2) -> Budget:
-    """The cost of running `scenario` (its own batch size and steps unless given)."""
+             task: str = "train", engines: int = 2, pipeline: str | None = None) -> Budget:
+    """The cost of running `scenario` (its own batch size, steps and input pipeline unless
+    given). With [input].preprocess, the memory pipeline materialises every epoch the steps
+    reach (each has its own crops and flips)."""
     batch = batch_size or scenario.train.batch_size
     data = scenario.data
     infos = infer_stack(scenario.layers, data.input_shape)
@@ -161,6 +163,10 @@ def estimate(scenario: Scenario, batch_size: int | None = None, steps: int | Non
     # Labels of a classified kind are one int64 per sample; targets float32 per output.
     target_bytes = 8 if data.classes else _FLOAT * data.target_width
     used = data.samples // batch * batch  # one epoch of full batches
+    spec = scenario.input
+    if spec is not None and spec.preprocess and (pipeline or spec.pipeline) == "memory":
+        per_epoch = max(1, data.train_samples // batch)
+        used *= max(1, math.ceil((steps or scenario.train.steps) / per_epoch))
     return Budget(
         engines=engines,
         runtime=RUNTIME_BYTES,

@@ -97,15 +97,21 @@ def split_indices(spec: DataSpec, seed: int | None = None) -> tuple[np.ndarray, 
     return np.sort(picked[held:]), np.sort(picked[:held])
 
 
-def make_batches(spec: DataSpec, batch_size: int, seed: int | None = None) -> Batches:
-    """One shuffled epoch of full batches of the training samples (the remainder is dropped)."""
-    x, y = make_dataset(spec, seed)
+def batch_order(spec: DataSpec, batch_size: int, seed: int | None = None) -> np.ndarray:
+    """The sample indices of one shuffled epoch of full batches, (n_batches, batch_size):
+    the training samples in a seeded order, the remainder dropped."""
     train, _ = split_indices(spec, seed)
     # Without a held-out split `train` is every index in order, so this is the same
     # permutation of the whole data set as before the split existed.
     order = train[_rng(spec.seed if seed is None else seed, 2).permutation(len(train))]
     n_batches = len(order) // batch_size
-    idx = order[: n_batches * batch_size].reshape(n_batches, batch_size)
+    return order[: n_batches * batch_size].reshape(n_batches, batch_size)
+
+
+def make_batches(spec: DataSpec, batch_size: int, seed: int | None = None) -> Batches:
+    """One shuffled epoch of full batches of the training samples (the remainder is dropped)."""
+    x, y = make_dataset(spec, seed)
+    idx = batch_order(spec, batch_size, seed)
     return Batches(np.ascontiguousarray(x[idx]), np.ascontiguousarray(y[idx]))
 
 

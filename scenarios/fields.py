@@ -151,14 +151,18 @@ class Shape(FieldKind):
 
 @dataclass(frozen=True)
 class Padding(FieldKind):
-    """A convolution's zero padding: `valid` (none), `same`, or that many zeros on each side."""
+    """A convolution's zero padding: `valid` (none), `same`, or that many zeros on each side
+    (at most `maximum`, like every count)."""
 
     expectation = "one of valid | same, or an integer >= 0"
+    maximum: int = MAX_COUNT
 
     def parse(self, value: Any) -> str | int:
         if isinstance(value, str) and value in ("valid", "same"):
             return value
         if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            if value > self.maximum:
+                raise _too_large(self.maximum, value)
             return value
         raise self.refuse(value)
 

@@ -28,6 +28,7 @@ from .fields import (
     Text,
     shown,
 )
+from .input import parse_input
 from .layers import LAYER_TYPES, LayerMisfit, LayerSpec, layer_type
 from .shapes import infer_stack
 from .spec import (
@@ -52,7 +53,7 @@ MAX_DEPTH = 32
 #: The start of the message for a failure the loader has no specific check for.
 UNFORESEEN = "cannot be loaded: unexpected problem"
 
-_TOP_KEYS = {"name", "description", "data", "model", "train"}
+_TOP_KEYS = {"name", "description", "data", "model", "train", "input"}
 _DATA_KEYS = {"kind", "samples", "input_shape", "classes", "outputs", "seed", "noise",
               "holdout"}
 _TOKEN_KEYS = {"kind", "vocab", "seq_len", "samples", "seed"}
@@ -159,7 +160,12 @@ def parse_scenario(doc: dict[str, Any], source: str, builtin: bool = False) -> S
             f"end with a dense layer of {data.target_width} units",
             source=source, field=f"[model].layers[{len(layers) - 1}]",
         )
-    return Scenario(name.strip(), description, data, layers, train, source=source, builtin=builtin)
+    input_spec = None
+    if "input" in doc:
+        i = _Fields(top.read("input", Table("an [input] table")), source, "[input]")
+        input_spec = parse_input(i.table, data, i.fail)
+    return Scenario(name.strip(), description, data, layers, train, source=source,
+                    builtin=builtin, input=input_spec)
 
 
 def _check_digits(d: _Fields, samples: int, input_shape: tuple[int, ...]) -> None:
@@ -366,7 +372,8 @@ def builtin_paths() -> list[Path]:
     return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
-BUILTIN_ORDER = ("mlp", "cnn", "lstm", "regression", "digits", "transformer", "resnet", "gru")
+BUILTIN_ORDER = ("mlp", "cnn", "lstm", "regression", "digits", "transformer", "resnet", "gru",
+                 "cnn-augmented")
 
 
 def load_builtins() -> list[Scenario]:

@@ -119,6 +119,8 @@ class Scenario:
     source: str = "<builtin>"
     builtin: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    # The [input] section (scenarios.input.InputSpec); None: none (batches in memory).
+    input: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved spec as plain JSON-able data (used in exports)."""
@@ -128,6 +130,9 @@ class Scenario:
             d["data"].pop("vocab")
         d["layers"] = [layer.to_dict() for layer in self.layers]
         d.pop("extra", None)
+        d.pop("input", None)
+        if self.input is not None:  # absent from exports of scenarios without an [input]
+            d["input"] = self.input.to_dict()
         # Fields added later are left out at their "off" value, so a scenario that does not
         # use them exports exactly as before (saved runs still compare as the same scenario).
         if not self.data.holdout:

@@ -283,6 +283,11 @@ def test_bad_worker_lines_are_refused_before_anything_runs():
     assert "--task infer with workers=2 is not supported" in refused("--workers", "2",
                                                                       "--task", "infer")
     assert "--workers cannot be combined with --matrix" in refused("--workers", "2", "--matrix")
+    # Replicas slice each batch in memory: an input pipeline per replica is not built.
+    assert "--input: data-parallel replicas take their slices" in refused(
+        "--workers", "2", "--input", "native")
+    assert "an input pipeline (native) per replica" in refused("--scaling", "1,2", "--input",
+                                                                  "native")
     assert parse("--workers", "2", "--fault", "pytorch=crash@3:1").settings.faults == {
         "pytorch": "crash@3:1"}
 

@@ -450,3 +450,13 @@ def check_accepted_runs_fit(folder: Path, examples: int) -> tuple[int, int]:
 def test_every_file_accepted_for_a_run_is_estimated_to_fit_the_memory(tmp_path, capsys):
     accepted, too_large = check_accepted_runs_fit(tmp_path, 400)
     assert accepted > 0 and too_large > 0  # both sides of the limit were tried
+
+
+def test_an_integer_padding_is_bounded_like_every_count(tmp_path):
+    # Found by the mutation test above: padding = 10**400 was accepted (and its memory
+    # estimate overflowed a float).
+    text = BUILTIN_TEXTS["cnn"]
+    path = tmp_path / "padded.toml"
+    path.write_text(text.replace('padding = "same"', "padding = " + "1" + "0" * 400, 1))
+    with pytest.raises(ScenarioError, match=r"layers\[0\]\.padding: expected at most 1,048,576"):
+        load_scenario(path)

@@ -55,7 +55,8 @@ def write(tmp_path, text: str, name: str = "s.toml"):
 
 def test_builtins_are_the_documented_scenarios_in_order():
     names = [s.name for s in load_builtins()]
-    assert names == ["mlp", "cnn", "lstm", "regression", "digits", "transformer", "resnet", "gru"]
+    assert names == ["mlp", "cnn", "lstm", "regression", "digits", "transformer", "resnet", "gru",
+                     "cnn-augmented"]
     for s in load_builtins():
         assert s.builtin and s.description
 

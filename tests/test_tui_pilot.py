@@ -107,7 +107,10 @@ async def test_settings_are_edited_from_the_keyboard_and_used_by_the_run():
         await pilot.press("j", "right", "right")  # mode: eager -> compiled -> xla
         await pilot.press("j", "right")  # schedule: alternate -> sequential
         await pilot.press("j", "j", "j", "left")  # past device, precision; threads: 1 stays 1
-        await pilot.press("j", "j", "right")  # past workers; engines: both -> PyTorch only
+        await pilot.press("j")  # past workers (data-parallel replicas)
+        await pilot.press("j", "right")  # input: memory -> native
+        await pilot.press("j", "right", "right")  # loader workers: auto -> 0 -> 1
+        await pilot.press("j", "right")  # engines: both -> PyTorch only
         await pilot.press("enter")  # run
         await wait_for(pilot, lambda: run_complete(app))
         screen = app.screen
@@ -115,6 +118,7 @@ async def test_settings_are_edited_from_the_keyboard_and_used_by_the_run():
         s = screen.settings
         assert (s.steps, s.batch_size, s.task, s.mode, s.schedule, s.threads) == \
             (40, 256, "infer", "xla", "sequential", 1)
+        assert (s.input_pipeline, s.loader_workers) == ("native", 1)
         assert list(screen.engines) == ["pytorch"]
         view = screen.query_one(EngineColumn).view
         assert view.status == "done" and view.steps_done == 40

@@ -18,6 +18,7 @@ from engines.precision import PRECISIONS
 from engines.registry import ENGINE_NAMES
 from engines.run.watchdog import DEFAULT_STALL_TIMEOUT_S, SLOW_STAGE_FACTOR
 from engines.settings import MODES, SCALE_BATCH, SCHEDULES, TASKS
+from scenarios.input import PIPELINES
 
 from .interrupts import interrupts_held
 from .limits import MAX_REPEAT, MAX_SIZE, MAX_STALL_TIMEOUT_S, MAX_STEPS, MAX_THREADS
@@ -117,6 +118,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cuDNN autotuning of convolution algorithms, the same on both engines "
                         "(PyTorch cudnn.benchmark, TensorFlow TF_CUDNN_USE_AUTOTUNE); GPU only; "
                         "default on")
+    p.add_argument("--input", choices=PIPELINES, default=None,
+                   help="how batches reach the model: memory (materialised before timing; the "
+                        "default unless the scenario's [input] says otherwise) | native "
+                        "(tf.data AUTOTUNE / DataLoader workers) | naive (tf.data untuned, "
+                        "sequential map; DataLoader num_workers=0)")
+    p.add_argument("--loader-workers", metavar="K|auto",
+                   help="DataLoader worker processes / tf.data parallel map calls (default: "
+                        "the scenario's [input].workers, else auto)")
+    p.add_argument("--loader-sweep", action="store_true",
+                   help="(headless) before training, time each engine's loader alone at 0..K "
+                        "workers (K: --loader-workers, auto: 2)")
     p.add_argument("--repeat", type=int, metavar="K", default=1,
                    help="run the whole comparison K times, alternating which engine goes first; "
                         f"report per-repeat medians and their spread (at most {MAX_REPEAT})")

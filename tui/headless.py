@@ -27,6 +27,7 @@ from engines.run.watchdog import DEFAULT_STALL_TIMEOUT_S
 from engines.settings import RunSettings
 from scenarios import Scenario
 
+from .input_report import input_lines
 from .interrupts import interrupts_held
 from .options import EXIT_ENGINE_FAILED, EXIT_INTERRUPTED, EXIT_OK, Options
 from .paths import calibration_file
@@ -96,8 +97,10 @@ def execute(comp: Comparison, out: TextIO) -> tuple[dict[str, Any], bool]:
 
 def _describe(settings: RunSettings) -> str:
     workers = f", {settings.workers} workers" if settings.workers > 1 else ""
+    fed = "" if settings.input_pipeline == "memory" else \
+        f", input {settings.input_pipeline} (loader workers {settings.loader_workers})"
     return (f"{settings.steps} steps, batch {settings.batch_size}, {settings.task}, "
-            f"{settings.mode}, {settings.schedule}{workers}")
+            f"{settings.mode}, {settings.schedule}{workers}{fed}")
 
 
 def _run_one(comp: Comparison, out: TextIO) -> dict[str, Any]:
@@ -182,6 +185,9 @@ def reports(doc: dict[str, Any]) -> list[str]:
         texts.append(inference_table(doc))
     if doc.get("repeats"):
         texts.append(repeat_table(doc))
+    inputs = input_lines(doc)
+    if inputs:
+        texts.append("\n".join(inputs))
     warnings = fairness_text(doc)
     return texts + [warnings] if warnings else texts
 

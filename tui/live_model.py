@@ -76,6 +76,13 @@ class EngineView:
     simulated: bool = False
     # Data-parallel replicas: 'N replicas: r0 12 ms · r1 12 ms' (None: one process).
     replicas: str | None = None
+    # The input pipeline feeding the steps (memory: none, and no line for it), the share of
+    # steady step time spent waiting for input, the first batch, the loader alone, workers.
+    input_pipeline: str = "memory"
+    input_wait_share: float | None = None
+    input_first_batch_s: float | None = None
+    loader_samples_per_s: float | None = None
+    loader_workers: Any = None
 
 
 @dataclass(frozen=True)
@@ -199,6 +206,9 @@ class EngineTrack:
         self.stats = StepTimeStats()
         self.final: dict[str, Any] | None = None
         self.evaluations: list[Evaluation] = []
+        # Input pipelines (native, naive): the share of steady step time spent waiting for
+        # input so far (None: none yet, or batches in memory).
+        self.input_wait_share: float | None = None
         # Paired turns: the median steady step time of each finished turn, and the steady
         # times of the turn in progress (bounded by one turn's steps).
         self.turn_medians: dict[int, float] = {}
@@ -322,6 +332,8 @@ class DashboardModel:
                     tr.ingest_turns(times, codes, np.array(es.turns[a:n], np.int64))
                 if len(es.evaluations) > len(tr.evaluations):
                     tr.evaluations.extend(es.evaluations[len(tr.evaluations):])
+                if len(es.input_waits):
+                    tr.input_wait_share = es.input_wait_share()
             names = self.names
             if len(names) == 2:
                 ea, eb = (state.engines[n] for n in names)
@@ -405,6 +417,11 @@ class DashboardModel:
             datasheet_model=eff.get("datasheet_model"),
             simulated=bool(config.get("simulated")),
             replicas=replica_line(config.get("distributed")),
+            input_pipeline=self.settings.input_pipeline,
+            input_wait_share=tr.input_wait_share,
+            input_first_batch_s=stages.get("first_batch"),
+            loader_samples_per_s=(config.get("input") or {}).get("loader_samples_per_s"),
+            loader_workers=((config.get("input") or {}).get("config") or {}).get("workers"),
         )
 
     @property

@@ -32,13 +32,14 @@ _RUN = frozenset({
     "scenario", "scenario_file", "steps", "batch_size", "warmup_steps", "mode", "task",
     "schedule", "device", "threads", "engines", "in_process", "export", "no_telemetry", "fake",
     "fault", "aa", "gpu", "cudnn_autotune", "no_save", "stall_timeout", "precision",
-    "measure_peak", "workers", "scale_batch",
+    "measure_peak", "workers", "scale_batch", "input", "loader_workers",
 })
 OPTIONS_OF_USE: dict[str, frozenset[str]] = {
     "list": frozenset({"list", "scenario_file"}),
     "list-runs": frozenset({"list_runs"}),
     "compare": frozenset({"compare"}),
-    "headless": _RUN | {"no_tui", "until_confident", "until_stable", "repeat", "scaling"},
+    "headless": _RUN | {"no_tui", "until_confident", "until_stable", "repeat", "scaling",
+                        "loader_sweep"},
     # --matrix runs every task in every mode of --matrix-modes: --task and --mode are its own.
     "matrix": (_RUN - {"task", "mode"}) | {"no_tui", "matrix", "matrix_modes",
                                            "until_confident", "until_stable"},
@@ -63,6 +64,7 @@ _HINTS = {
     "until_stable": "it runs headless: add --no-tui",
     "repeat": "it runs headless: add --no-tui",
     "scaling": "it runs headless: add --no-tui",
+    "loader_sweep": "it runs headless: add --no-tui",
     "matrix_modes": "it chooses the modes of --matrix",
     "snapshot": "--no-tui and --snapshot are two ways to run: choose one",
     ("matrix", "repeat"): "--matrix and --repeat cannot be combined",

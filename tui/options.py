@@ -30,6 +30,7 @@ from scenarios.budget import (
     Budget,
     estimate,
 )
+from scenarios.input import MAX_LOADER_WORKERS, check_workers
 
 from .exit_codes import (  # noqa: F401  (named from here by the rest of tui)
     EXIT_BAD_INPUT,
@@ -364,6 +365,8 @@ def _settings(args: argparse.Namespace, scenario: Scenario) -> RunSettings:
             precision=args.precision, measure_peak=args.measure_peak,
             peak_cache=str(peak_cache_dir()),
             workers=workers, scale_batch=args.scale_batch,
+            input_pipeline=args.input, loader_workers=_loader_workers(args),
+            loader_sweep=bool(getattr(args, "loader_sweep", False)) or None,
         )
     except ValueError as err:
         raise BadInput(f"--{str(err).replace('_', '-')}") from None
@@ -427,6 +430,20 @@ def _scaling(args: argparse.Namespace, scenario: Scenario,
     return counts
 
 
+def _loader_workers(args: argparse.Namespace) -> int | str | None:
+    """--loader-workers K|auto as a setting (None: not given, the scenario's)."""
+    text = args.loader_workers
+    if text is None:
+        return None
+    try:
+        return check_workers("auto" if text.strip() == "auto" else int(text, 10))
+    except ValueError as err:
+        if "invalid literal" in str(err):
+            raise BadInput(f"--loader-workers: expected \"auto\" or an integer from 0 to "
+                           f"{MAX_LOADER_WORKERS}, got {text[:40]!r}") from None
+        raise BadInput(f"--loader-workers: {str(err)[:120]}") from None
+
+
 def _first_fit(args: argparse.Namespace, scenarios: list[Scenario]) -> RunSettings:
     """Settings for the first scenario the options fit; BadInput when they fit none."""
     first_error: BadInput | None = None
@@ -448,6 +465,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         v = getattr(args, k)
         if v is not None and v != getattr(defaults, k):
             out[k] = v
+    if args.input is not None:  # chosen on the line: wins over the scenario's [input]
+        out["input_pipeline"] = args.input
+    if args.loader_workers is not None:
+        out["loader_workers"] = _loader_workers(args)
     return out
 
 
@@ -468,7 +489,8 @@ def check_budget(scenario: Scenario, settings: RunSettings, engines: int,
     Every path to a run goes through here (the command line, the picker, `--fake` too), so a
     run that cannot fit is refused before any engine starts. The estimate: scenarios.budget.
     """
-    budget = estimate(scenario, settings.batch_size, settings.steps, settings.task, engines)
+    budget = estimate(scenario, settings.batch_size, settings.steps, settings.task, engines,
+                      settings.input_pipeline)
     available = available_memory()
     # Data-parallel replicas: each is a process holding the framework, the model and the
     # batches (the compute is split, not repeated).

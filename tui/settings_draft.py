@@ -16,6 +16,7 @@ from engines.precision import PRECISIONS, cpu_refusal
 from engines.registry import engine_label
 from engines.settings import DEVICES, MODES, SCHEDULES, TASKS, RunSettings, settings_for
 from scenarios import Scenario
+from scenarios.input import PIPELINES
 from scenarios.spec import MAX_STEPS
 
 from .options import BadInput, check_budget
@@ -24,6 +25,8 @@ STEP_LADDER = (1, 10, 20, 50, 100, 200, 300, 500, 1_000, 2_000, 5_000, 10_000, 2
                100_000, 200_000, MAX_STEPS)
 BATCH_LADDER = tuple(2 ** k for k in range(14))
 BOTH = "both"
+#: The picker's choices of DataLoader workers / tf.data parallel calls ("auto": AUTOTUNE).
+LOADER_WORKER_CHOICES: tuple = ("auto", 0, 1, 2, 3, 4)
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,7 @@ class Row:
 
     key: str
     label: str
-    choices: tuple[str, ...] = ()  # empty: an integer
+    choices: tuple = ()  # empty: an integer (loader workers mix "auto" and counts)
     minimum: int = 1
 
     @property
@@ -73,7 +76,9 @@ class SettingsDraft:
             Row("device", "device", DEVICES),
             Row("precision", "precision", PRECISIONS),
             Row("threads", "threads"),
-            Row("workers", "workers"),
+            Row("workers", "workers"),  # data-parallel replicas (--workers)
+            Row("input_pipeline", "input", PIPELINES),
+            Row("loader_workers", "loader workers", LOADER_WORKER_CHOICES),
             Row("engines", "engines", engine_choices),
         )
 

@@ -27,6 +27,10 @@ def replica_refusal(settings: Any) -> str | None:
     if settings.precision == "fp16":
         return ("precision: fp16 (dynamic loss scaling) is not supported with workers > 1; "
                 "run fp32, tf32 or bf16")
+    if getattr(settings, "input_pipeline", "memory") != "memory":
+        return (f"input: data-parallel replicas take their slices of each batch "
+                f"from memory; an input pipeline ({settings.input_pipeline}) per replica is "
+                f"not built: give --input memory, or run one worker")
     return None
 
 

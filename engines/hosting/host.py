@@ -321,9 +321,11 @@ class ProcessHost(EngineHost):
                 f"({describe_exit(self.proc.exitcode)}){self._log_tail()}")
 
     def kill(self) -> None:
-        """Kill the child at once (cancel, quit)."""
+        """Kill the child at once (cancel, quit), and its own children (DataLoader workers)
+        first, so that none is left behind."""
         proc = getattr(self, "proc", None)
         if proc is not None and proc.is_alive():
+            kill_descendants(proc.pid)
             proc.kill()
             proc.join(timeout=2.0)
 
@@ -345,6 +347,21 @@ class ProcessHost(EngineHost):
         try:
             os.unlink(self.log_path)
         except OSError:
+            pass
+
+
+def kill_descendants(pid: int) -> None:
+    """Kill every process below `pid` (an engine's DataLoader workers), if any."""
+    try:
+        import psutil
+
+        children = psutil.Process(pid).children(recursive=True)
+    except Exception:  # noqa: BLE001 - gone already, or psutil missing: nothing to do
+        return
+    for child in children:
+        try:
+            child.kill()
+        except Exception:  # noqa: BLE001 - it ended on its own meanwhile
             pass
 
 

@@ -167,8 +167,16 @@ class Evaluation:
                 "time_s": self.time_s}
 
 
+@dataclass(frozen=True, slots=True)
+class InputWaits:
+    """Seconds each step of the StepRecords just sent waited for its input batch (input
+    pipelines native and naive only; part of the step's time)."""
+
+    waits: tuple[float, ...]
+
+
 # A replica group (engines.distributed) also sends EngineReport: its per-replica figures so far.
-Event = Union[StageChanged, StepRecords, Evaluation, EngineReport]
+Event = Union[StageChanged, StepRecords, Evaluation, InputWaits, EngineReport]
 
 # -- replies (host -> worker thread, one per request) ------------------------------------------
 

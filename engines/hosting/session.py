@@ -12,10 +12,19 @@ from scenarios import Scenario
 
 from ..base import Engine, EngineFailure, EngineUnavailable
 from ..efficiency import CPU_SIDES, GPU_SIDES, LONG_ENOUGH_S, PeakCache, time_matmul_peak
+from ..pipelines.feed import sweep_workers
 from ..run.energy import EnergyMeter, energy_meter
 from ..run.environment import _cpu_model
 from ..settings import RunSettings
-from .protocol import EngineReport, Evaluation, Event, StageChanged, StepRecord, StepRecords
+from .protocol import (
+    EngineReport,
+    Evaluation,
+    Event,
+    InputWaits,
+    StageChanged,
+    StepRecord,
+    StepRecords,
+)
 
 Emit = Callable[[Event], None]
 
@@ -43,6 +52,10 @@ class EngineSession:
                                      "reason": "not measured yet"}
         self.probe_pending = False  # the peak is to be measured at the first turn's start
         self.energy = EnergyMeter(reason="not measured yet")
+        # The input pipeline (native, naive): measured at the start of the first turn (the
+        # loader alone, the sweep, the first batch), then the wait of every step.
+        self.input_pending = False
+        self.input: dict[str, Any] | None = None
 
     def prepare(self, emit: Emit) -> EngineReport:
         """Import and build, timing each; returns the engine's report (stages, versions, config).
@@ -61,6 +74,7 @@ class EngineSession:
         if self.eval_every:  # the held-out batches are materialised with the training ones
             self.engine.prepare_evaluation(self.scenario, self.settings)
         self.stages_s["build"] = time.perf_counter() - t0
+        self.input_pending = getattr(self.engine, "feed", None) is not None
         if self.engine.simulated:
             self.stages_s.update(self.engine.simulated_stages())
         config = self.engine.config()
@@ -135,6 +149,8 @@ class EngineSession:
         config = self.engine.config()
         config["peak"] = dict(self.peak)
         config["energy"] = self.energy.to_dict(self.settings.batch_size)
+        if self.input is not None:
+            config["input"] = dict(self.input)
         return EngineReport(
             versions=self.versions,
             stages_s=dict(self.stages_s),
@@ -166,6 +182,32 @@ class EngineSession:
         in_warmup = self.next_step <= self.settings.warmup_steps
         emit(StageChanged("warm-up" if in_warmup else "running"))
 
+    def start_input(self, emit: Emit) -> None:
+        """Measure the input pipeline before the first step, in the engine's first turn (the
+        other engine waits): the loader alone at the run's workers (and, with
+        --loader-sweep, at 0..K workers), then the training loader's first batch, reported
+        as its own stage (worker start-up included)."""
+        feed = self.engine.feed
+        emit(StageChanged("loader alone"))
+        alone = feed.benchmark(feed.workers)
+        sweep = None
+        if self.settings.loader_sweep:  # the native pipeline at 0..K workers
+            sweep = []
+            for workers in sweep_workers(feed.workers):
+                emit(StageChanged(f"loader sweep: {workers} workers"))
+                sweep.append(feed.benchmark(workers, naive=False).to_dict())
+        emit(StageChanged("first batch"))
+        first = feed.start()
+        self.stages_s["first_batch"] = first
+        self.input = {"pipeline": self.settings.input_pipeline, "first_batch_s": first,
+                      "loader_samples_per_s": alone.samples_per_s,
+                      "loader_first_batch_s": alone.first_batch_s,
+                      "config": feed.describe(feed.workers, feed.naive)}
+        if sweep is not None:
+            self.input["sweep"] = sweep
+        if self.next_step == 0:  # back to the first step's own stage
+            emit(StageChanged("compiling"))
+
     def _phase_of(self, step: int, resumed: bool) -> str:
         if step == 0:
             return "first"
@@ -189,6 +231,13 @@ class EngineSession:
         """
         end = max_steps
         pending: list[StepRecord] = []
+        waits: list[float] = []  # each pending step's wait for its input batch
+
+        def send(records: list[StepRecord]) -> None:
+            emit(StepRecords(tuple(records)))
+            if waits:
+                emit(InputWaits(tuple(waits)))
+                waits.clear()
         if self.probe_pending:  # the engine's first turn: the others wait (not timed)
             self.probe_pending = False
             self.peak = self.measure_peak(emit)
@@ -199,6 +248,9 @@ class EngineSession:
             emit(StageChanged("compiling"))
         metering, metered = False, 0  # this turn's energy window, and the steps inside it
         try:
+            if self.input_pending:  # the first turn: the loader is measured before step 0
+                self.input_pending = False
+                self.start_input(emit)
             while self.next_step < end and not should_stop():
                 i = self.next_step
                 # The energy window opens before the turn's first steady step (not the
@@ -212,12 +264,15 @@ class EngineSession:
                 dt = time.perf_counter() - t0
                 if self.engine.simulated:
                     dt = self.engine.simulated_time(i)
+                wait = self.engine.input_wait_s
+                if wait is not None:
+                    waits.append(wait)
                 phase = self._phase_of(i, resumed)
                 resumed = False
                 record = StepRecord(i, phase, float(loss), dt)
                 if not math.isfinite(loss):
                     pending.append(record)
-                    emit(StepRecords(tuple(pending)))
+                    send(pending)
                     pending = []
                     raise EngineFailure(
                         f"loss became {'NaN' if loss != loss else 'infinite'} at step {i} "
@@ -236,7 +291,7 @@ class EngineSession:
                 measured += dt
                 if self._evaluation_due():
                     # Step records first, so every event arrives in the order it happened.
-                    emit(StepRecords(tuple(pending)))
+                    send(pending)
                     pending = []
                     # The evaluation's energy is not a step's: close the window (the next
                     # steady step opens a new one).
@@ -248,7 +303,7 @@ class EngineSession:
                     resumed = True
                 now = time.perf_counter()
                 if now - last_flush >= FLUSH_EVERY_S:
-                    emit(StepRecords(tuple(pending)))
+                    send(pending)
                     pending = []
                     last_flush = now
                 if measured >= slice_s and self.next_step < end:
@@ -258,7 +313,7 @@ class EngineSession:
         except Exception as err:  # a framework error inside a step
             message = self.engine.classify_error(err)
             if pending:
-                emit(StepRecords(tuple(pending)))
+                send(pending)
                 pending = []
             if message:
                 raise EngineFailure(message) from err
@@ -266,7 +321,7 @@ class EngineSession:
         finally:
             self.energy.end(metered)
         if pending:
-            emit(StepRecords(tuple(pending)))
+            send(pending)
         return self.next_step >= self.settings.steps
 
 

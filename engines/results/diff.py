@@ -143,6 +143,9 @@ def compare_runs(a: dict[str, Any], b: dict[str, Any]) -> RunComparison:
     # Shown when either run used data-parallel replicas (runs saved before them: one worker).
     if any(isinstance(w, int) and w > 1 for w in (sa.get("workers"), sb.get("workers"))):
         row("settings", "workers", _value(sa.get("workers"), "1"), _value(sb.get("workers"), "1"))
+    ia, ib = sa.get("input"), sb.get("input")
+    if _input_setting(ia) != "memory" or _input_setting(ib) != "memory":  # a pipeline fed one
+        row("settings", "input", _input_setting(ia), _input_setting(ib))
     if scen_a.get("name") != scen_b.get("name"):
         out.warnings.append(f"different scenarios ({scen_a.get('name')} vs {scen_b.get('name')})"
                             ": the figures measure different work")
@@ -194,10 +197,41 @@ def _compare_engine(sec: str, xa: dict[str, Any], xb: dict[str, Any], row) -> No
             flops_rate_text(fb.get("achieved_flops")),
             _ratio_note(fa.get("achieved_flops"), fb.get("achieved_flops"), "higher", "lower"))
         row(sec, "share of peak", _share_text(fa), _share_text(fb))
+    na, nb = _mapping(xa.get("input")), _mapping(xb.get("input"))
+    if na or nb:  # fed by an input pipeline on either side
+        row(sec, "input wait", _wait_text(na), _wait_text(nb))
+        row(sec, "first batch", _s(na.get("first_batch_s")) if na else "-",
+            _s(nb.get("first_batch_s")) if nb else "-")
     ga, gb = _figures(xa, "energy"), _figures(xb, "energy")
     if ga or gb:
         row(sec, "energy/sample", _energy_text(ga), _energy_text(gb),
             _ratio_note(ga.get("per_sample_j"), gb.get("per_sample_j"), "more", "less"))
+
+
+def _mapping(x: Any) -> dict[str, Any]:
+    """`x` when it is a dict, else {} (a damaged file may hold anything there)."""
+    return x if isinstance(x, dict) else {}
+
+
+def _input_setting(i: Any) -> str:
+    """'native, workers auto, prefetch auto' ('memory' for batches in memory, or a run
+    saved before input pipelines)."""
+    if not i:
+        return "memory"
+    if not isinstance(i, dict):
+        return _value(i)
+    if i.get("pipeline") in (None, "memory"):
+        return "memory"
+    return (f"{_value(i.get('pipeline'))}, workers {_value(i.get('workers'))}, prefetch "
+            f"{_value(i.get('prefetch'))}")
+
+
+def _wait_text(i: dict[str, Any]) -> str:
+    """'42% (input-bound)': the share of steady step time spent waiting for input."""
+    share = i.get("wait_share")
+    if not _is_number(share):
+        return "-"
+    return f"{share:.0%}" + (" (input-bound)" if i.get("input_bound") else "")
 
 
 _FIGURES = ("achieved_flops", "peak_flops", "share_of_peak", "per_sample_j", "avg_power_w")

@@ -14,6 +14,7 @@ import numpy as np
 from scenarios import ScenarioError
 
 from ..efficiency import datasheet_peak, efficiency_block, run_flops_per_step
+from ..pipelines.feed import input_block
 from ..run.state import PHASES, EngineState, RunState
 from ..stats import UNSTABLE_IQR_RATIO, outlier_mask
 from .fairness import fairness_report
@@ -36,7 +37,8 @@ NOT_REPORTED = "not reported (the engine ended before it was built)"
 
 
 def engine_result(es: EngineState, batch_size: int, flops: int | None = None,
-                  precision: str = "fp32", evaluates: bool = False) -> dict[str, Any]:
+                  precision: str = "fp32", evaluates: bool = False,
+                  pipeline: str = "memory") -> dict[str, Any]:
     """One engine's block of the export. `flops`: FLOPs per step of the run (its efficiency
     block is computed from them and the median step time); `evaluates`: with its
     `evaluations` (the scenario has [train] eval_every), each {step, loss, accuracy, time_s}."""
@@ -57,6 +59,7 @@ def engine_result(es: EngineState, batch_size: int, flops: int | None = None,
     config = dict(report["config"])
     peak, energy = (config.pop(k, None) for k in MEASUREMENT_KEYS)
     distributed = config.pop("distributed", None)  # data-parallel replicas' own block
+    measured_input = config.pop("input", None)
     report["config"] = config
     summary = engine_summary(es, batch_size)
     datasheet = datasheet_peak(config.get("gpu_name"), precision)
@@ -76,6 +79,9 @@ def engine_result(es: EngineState, batch_size: int, flops: int | None = None,
     if evaluates:
         block["evaluations"] = [{**ev.to_dict(), "loss": _clean(ev.loss)}
                                 for ev in es.evaluations]
+    if pipeline != "memory":  # an input pipeline fed the steps: what it cost them
+        block["input"] = input_block(measured_input, es.input_wait_share(),
+                                     es.input_compute_median(), batch_size)
     return block
 
 
@@ -111,7 +117,7 @@ def build_results(state: RunState) -> dict[str, Any]:
         evaluates = state.scenario.train.eval_every is not None
         flops = run_flops(state)
         engines = {n: engine_result(es, settings.batch_size, flops, settings.precision,
-                                    evaluates)
+                                    evaluates, settings.input_pipeline)
                    for n, es in state.engines.items()}
         add_best_peak_share(engines)
         comparison: dict[str, Any] = {}
@@ -163,6 +169,9 @@ def build_results(state: RunState) -> dict[str, Any]:
         }
         if state.order:
             doc["order"] = list(state.order)
+        if settings.loader_sweep:  # --loader-sweep: the loader alone at 0..K workers
+            doc["loader_sweep"] = {n: e.get("input", {}).pop("sweep", None)
+                                   for n, e in engines.items()}
     doc["fairness"] = fairness_report(doc).to_dict()
     return doc
 

@@ -191,6 +191,10 @@ def fairness_report(doc: dict[str, Any]) -> FairnessReport:
          lambda n: ("own child process" if isolation == "process"
                     else "thread in the app's process"), False),
     ]
+    pipeline = _pipeline_of(settings)
+    if pipeline != "memory":  # the input pipelines are what is compared: named, not flagged
+        specs.append(("input", "input pipeline",
+                      lambda n: pipeline_text(_input_config(engines[n], cfg[n])), False))
     for key, label, sources, value, matters in GPU_ROWS:
         if any(src in cfg[n] for n in names for src in sources):
             specs.append((key, label, lambda n, value=value: value(cfg[n]), matters))
@@ -221,7 +225,8 @@ def _measures(doc: dict[str, Any], names: list[str]) -> list[str]:
         f"same initial weights: generated once in numpy (seed {seed}) and loaded into every "
         "engine, converted to each framework's layout",
         f"same batches in the same order: one seeded shuffle of {data.get('samples', '?')} "
-        f"samples in batches of {bs}, materialised on the device before timing",
+        f"samples in batches of {bs}, materialised on the device before timing"
+        if _pipeline_of(settings) == "memory" else input_measure(_pipeline_of(settings), bs),
     ]
     if train:
         out.append(f"same hyper-parameters: {train.get('optimizer', '?')}, learning rate "
@@ -457,6 +462,59 @@ def _has_dropout(layers: Any) -> bool:
         if any(_has_dropout(v) for v in layer.values() if isinstance(v, list)):
             return True
     return False
+
+
+def _pipeline_of(settings: dict[str, Any]) -> str:
+    """The run's input pipeline (memory for runs saved before pipelines, or a damaged file)."""
+    block = settings.get("input")
+    pipeline = block.get("pipeline") if isinstance(block, dict) else None
+    return pipeline if isinstance(pipeline, str) else "memory"
+
+
+def _input_config(engine: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """An engine's input pipeline settings: in the export's `input` block, or (live) in the
+    config its session reported."""
+    block = engine.get("input") or config.get("input")
+    found = block.get("config") if isinstance(block, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
+def pipeline_text(c: dict[str, Any]) -> str:
+    """One engine's input pipeline settings in words (workers, prefetch, AUTOTUNE, order)."""
+    if not c:
+        return "?"
+    order = "deterministic order" if c.get("deterministic") else "order not fixed"
+    if c.get("library") == "tf.data":
+        calls = c.get("map_parallel_calls")
+        mapping = {"sequential": "map sequential", "AUTOTUNE": "parallel map (AUTOTUNE)"}.get(
+            calls, f"parallel map ({calls} calls)")
+        return (f"tf.data: {mapping}, "
+                f"prefetch {c.get('prefetch')}, default optimisations "
+                f"{_onoff(c.get('default_optimizations'))}, autotune "
+                f"{_onoff(c.get('autotune'))}, {order}")
+    k = c.get("workers")
+    workers = f"{k} worker process(es) (spawn)" if k else "no workers (in the training process)"
+    return (f"DataLoader: {workers}, prefetch {c.get('prefetch')} batches, persistent "
+            f"{_onoff(c.get('persistent_workers'))}, pin_memory {_onoff(c.get('pin_memory'))}, "
+            f"no autotune, {order}")
+
+
+def input_measure(pipeline: str, batch_size: Any) -> str:
+    """The fairness measure of a run whose steps are fed by input pipelines."""
+    text = (f"same samples, order and augmentation through each framework's own input "
+            f"pipeline ({pipeline}), batches of {batch_size}: crop offsets and flips drawn "
+            "once in numpy from the seed per (epoch, sample), applied with each framework's "
+            "own ops (tested equal to 1e-6); the wait for a batch is part of the step time "
+            "and reported apart (input wait share; input-bound above 10 %)")
+    if pipeline == "naive":
+        text += ("; naive: tf.data's default optimisations (map parallelisation, injected "
+                 "prefetch) and autotuning switched off, map sequential, no prefetch; "
+                 "DataLoader num_workers=0")
+    else:
+        text += ("; native: tf.data parallelises the map in threads of the training process "
+                 "with AUTOTUNE, the DataLoader in worker processes: the loaders' CPU comes "
+                 "out of the same cores as the model's")
+    return text
 
 
 def fairness_doc_of_state(state: RunState) -> dict[str, Any]:

@@ -18,7 +18,14 @@ from scenarios import Scenario
 from ..distributed.group import make_group_or_host
 from ..hosting.host import Cancelled, EngineHost, HostError
 from ..hosting.pool import HostPool
-from ..hosting.protocol import EngineReport, Evaluation, Event, StageChanged, StepRecords
+from ..hosting.protocol import (
+    EngineReport,
+    Evaluation,
+    Event,
+    InputWaits,
+    StageChanged,
+    StepRecords,
+)
 from ..pairing import MIN_CONFIDENT_PAIRS, paired_speedup
 from ..settings import RunSettings
 from .environment import environment
@@ -335,6 +342,8 @@ class Comparison:
                 state.add_evaluation(name, event)
             elif isinstance(event, EngineReport):  # a replica group's figures so far
                 state.set_report(name, event)
+            elif isinstance(event, InputWaits):
+                state.add_input_waits(name, event.waits)
 
         try:
             state.set_stage(name, "starting")

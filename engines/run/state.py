@@ -48,6 +48,8 @@ class EngineState:
     outputs: Any = None
     # Every evaluation on the held-out batches so far, in order ([train] eval_every).
     evaluations: list[Evaluation] = field(default_factory=list)
+    # Seconds each step waited for its input batch (input pipelines only; empty in memory).
+    input_waits: array = field(default_factory=lambda: array("d"))
 
     @property
     def label(self) -> str:
@@ -68,6 +70,32 @@ class EngineState:
             np.zeros(0, np.int8)
         times = np.frombuffer(self.times, dtype=np.float64) if len(self.times) else np.zeros(0)
         return times[codes == PHASE_CODE["steady"]].copy()
+
+    def input_wait_share(self) -> float | None:
+        """The share of steady step time spent waiting for input (None: no pipeline, or no
+        steady step yet)."""
+        n = min(len(self.input_waits), len(self.times))
+        if not n:
+            return None
+        codes = np.frombuffer(self.phase_codes, dtype=np.int8)[:n]
+        steady = codes == PHASE_CODE["steady"]
+        times = np.frombuffer(self.times, dtype=np.float64)[:n][steady]
+        waits = np.frombuffer(self.input_waits, dtype=np.float64)[:n][steady]
+        total = float(times.sum())
+        return float(waits.sum()) / total if total > 0 else None
+
+    def input_compute_median(self) -> float | None:
+        """The median steady step time less its wait for input: the step's own compute
+        (None: no pipeline, or no steady step yet)."""
+        n = min(len(self.input_waits), len(self.times))
+        if not n:
+            return None
+        steady = np.frombuffer(self.phase_codes, dtype=np.int8)[:n] == PHASE_CODE["steady"]
+        if not steady.any():
+            return None
+        compute = (np.frombuffer(self.times, dtype=np.float64)[:n]
+                   - np.frombuffer(self.input_waits, dtype=np.float64)[:n])[steady]
+        return float(np.median(compute))
 
     def turn_medians(self) -> dict[int, float]:
         """Median steady step time of each turn (engines.pairing.turn_medians)."""
@@ -152,6 +180,12 @@ class RunState:
         """An engine's evaluation on the held-out batches (after its step records)."""
         with self.lock:
             self.engines[name].evaluations.append(evaluation)
+            self._touch()
+
+    def add_input_waits(self, name: str, waits: Sequence[float]) -> None:
+        """Seconds the steps just added waited for their input batches, in order."""
+        with self.lock:
+            self.engines[name].input_waits.extend(waits)
             self._touch()
 
     def set_report(self, name: str, report: EngineReport) -> None:

@@ -295,6 +295,7 @@ class TelemetrySampler:
         self._told_lock = threading.Lock()
         self._stop = threading.Event()
         self._procs: dict[int, psutil.Process] = {}
+        self._helpers: dict[int, bool] = {}  # child pid -> whether it is a helper, not a worker
         self._thread = threading.Thread(target=self._loop, name="telemetry", daemon=True)
         self.t0 = time.perf_counter()
 
@@ -331,6 +332,31 @@ class TelemetrySampler:
             self._procs[pid] = proc
         return proc
 
+    def _workers(self, proc: psutil.Process) -> dict[str, Any]:
+        """The engine's own child processes (DataLoader workers): how many, their CPU % and
+        resident memory together; {} when it has none (multiprocessing's resource tracker,
+        a helper, is not one)."""
+        cpu, rss, n = 0.0, 0, 0
+        for child in proc.children(recursive=True):
+            if child.pid not in self._helpers:
+                try:
+                    helper = "resource_tracker" in " ".join(child.cmdline())
+                except psutil.Error:
+                    continue
+                self._helpers[child.pid] = helper
+            if self._helpers[child.pid]:
+                continue
+            worker = self._proc(child.pid)
+            if worker is None:
+                continue
+            try:
+                cpu += worker.cpu_percent(None)
+                rss += worker.memory_info().rss
+                n += 1
+            except psutil.Error:
+                continue
+        return {"workers": n, "workers_cpu_pct": cpu, "workers_rss": rss} if n else {}
+
     def sample(self) -> dict[str, Any]:
         """One sample: time, system CPU, per-engine CPU%/RSS, GPUs (and why an engine's GPU
         memory is unknown, under gpu_engine_notes)."""
@@ -343,6 +369,7 @@ class TelemetrySampler:
                 continue
             try:
                 engines[name] = {"cpu_pct": proc.cpu_percent(None), "rss": proc.memory_info().rss}
+                engines[name].update(self._workers(proc))
             except psutil.Error:
                 engines[name] = {"cpu_pct": None, "rss": None}
         gpu_pids = dict(pids)

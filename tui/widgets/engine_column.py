@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from engines.efficiency import flops_rate_text
+from engines.pipelines.feed import INPUT_BOUND_SHARE
 
 from ..formatting import DASH, fmt_bytes, fmt_count, fmt_duration, fmt_eta, fmt_value, progress_bar
 from ..live_model import EngineView
@@ -128,6 +129,24 @@ def efficiency_line(view: EngineView, width: int = 80) -> Text:
     return line
 
 
+def input_line(view: EngineView) -> Text:
+    """'input-bound: wait 42 % · first batch 2 s · loader 19k/s' (or 'input wait 5 % · ...')
+    for a run fed by an input pipeline: the share of steady step time spent waiting for
+    input, the first batch (worker start-up included) and the loader alone."""
+    share = view.input_wait_share
+    bound = share is not None and share > INPUT_BOUND_SHARE
+    line = Text("input-bound: wait " if bound else "input wait ", "yellow" if bound else "dim")
+    if share is None:
+        line.append(DASH, "dim")
+    else:
+        line.append(f"{share:.0%}".replace("%", " %"), "bold yellow" if bound else "bold")
+    if view.input_first_batch_s is not None:
+        line.append(f" · first batch {fmt_duration(view.input_first_batch_s)}", "dim")
+    if view.loader_samples_per_s is not None:
+        line.append(f" · loader {fmt_count(view.loader_samples_per_s)}/s", "dim")
+    return line
+
+
 def note_line(view: EngineView, width: int = 80) -> Text:
     """The error when the engine failed; otherwise import/build times (and a caveat)."""
     if view.error and view.status in ("failed", "unavailable"):
@@ -173,6 +192,8 @@ def render_view(view: EngineView, width: int) -> Text:
         lines.append(Text(printable(view.replicas, newlines=False), style="dim"))
     if view.evaluates:
         lines.append(held_out_line(view))
+    if view.input_pipeline != "memory":
+        lines.append(input_line(view))
     note = note_line(view, width)
     if view.error and view.status in ("failed", "unavailable"):
         wrapped = textwrap.wrap(note.plain, width) or [""]

@@ -33,6 +33,10 @@ def cpu_line(view: HardwareView) -> Text:
         out.append(f" {_pct(e.get('cpu_pct'))} {fmt_bytes(e.get('rss'))}")
         if e.get("replicas"):
             out.append(f" ({len(e['replicas'])} replicas)", "dim")
+        if e.get("workers"):  # DataLoader worker processes of this engine
+            out.append(f" + {e['workers']} loader worker{'s' if e['workers'] > 1 else ''} "
+                       f"{_pct(e.get('workers_cpu_pct'))} {fmt_bytes(e.get('workers_rss'))}",
+                       "dim")
     return out
 
 
