@@ -13,7 +13,8 @@ Needs Python 3.10+, numpy, psutil, nvidia-ml-py and PyTorch (a CUDA build). Tens
 optional (its figures then read "unavailable"); Textual and the app (tui/) are not used.
 Each run is short and the whole check stops starting runs after 4 minutes, so it ends within
 5. --dry-run-on-cpu runs the same list on the CPU, to check this script on a machine without
-a GPU.
+a GPU. --precisions runs mlp and cnn at fp32, tf32, bf16 and fp16 instead, with the measured
+matmul peak, the achieved share of it and the energy NVML reports.
 """
 
 from __future__ import annotations
@@ -181,8 +182,12 @@ def run_one(label: str, scenario_name: str, overrides: dict[str, Any], out: Path
         return
     scenario = find(scenario_name, load_builtins())
     threads = max(1, min(4, (os.cpu_count() or 2) - 1))
-    settings = settings_for(scenario, steps=STEPS, warmup_steps=5, threads=threads,
-                            batch_size=min(scenario.train.batch_size, 128), **overrides)
+    try:
+        settings = settings_for(scenario, steps=STEPS, warmup_steps=5, threads=threads,
+                                batch_size=min(scenario.train.batch_size, 128), **overrides)
+    except ValueError as err:  # e.g. tf32 or fp16 on the CPU of a dry run
+        say(f"  refused before running: {err}")
+        return
     comp = Comparison(scenario, settings, {"pytorch": "pytorch", "tensorflow": "tensorflow"},
                       telemetry=True, telemetry_hz=10)
     children: set[int] = set()
@@ -232,9 +237,29 @@ def run_one(label: str, scenario_name: str, overrides: dict[str, Any], out: Path
             f"{fmt_bytes(m.get('device_current'))}, host RSS "
             f"{fmt_bytes(m.get('host_peak_rss'))}; median step {step}")
         say(f"    GPU memory by NVML: {gpu_memory_seen(doc, name)}")
+        eff, energy = e.get("efficiency") or {}, e.get("energy") or {}
+        if e["status"] == "done":
+            say(f"    precision {c.get('precision', '-')} ({c.get('dtype', '-')}, compute "
+                f"{c.get('compute_dtype', '-')}, "
+                f"loss scale {c.get('loss_scale', '-')}); achieved "
+                f"{_flops(eff.get('achieved_flops'))} of peak {_flops(eff.get('peak_flops'))} "
+                f"({eff.get('peak_source') or '-'}), share "
+                f"{_pct(eff.get('share_of_peak'))}; datasheet "
+                f"{_flops(eff.get('datasheet_peak_flops'))}")
+            say(f"    energy: {energy.get('source') or 'n/a'}"
+                + (f", {energy['per_step_j']:.4f} J/step, {energy.get('avg_power_w')} W"
+                   if energy.get("per_step_j") else f" ({energy.get('reason')})"))
     warnings = [w["text"] for w in (doc.get("fairness") or {}).get("warnings", [])]
     for text in warnings:
         say(f"  fairness: {text}")
+
+
+def _flops(x: Any) -> str:
+    return f"{x / 1e12:.2f} TFLOP/s" if isinstance(x, (int, float)) and x else "-"
+
+
+def _pct(x: Any) -> str:
+    return f"{x:.0%}" if isinstance(x, (int, float)) else "-"
 
 
 def main() -> int:
@@ -242,6 +267,9 @@ def main() -> int:
     p.add_argument("out", help="folder for the exported runs (created)")
     p.add_argument("--dry-run-on-cpu", action="store_true",
                    help="run the same list on the CPU (to check this script without a GPU)")
+    p.add_argument("--precisions", action="store_true",
+                   help="instead: mlp and cnn at fp32, tf32, bf16 and fp16 with the measured "
+                        "matmul peak (efficiency) and energy")
     args = p.parse_args()
     t_start = time.monotonic()
     say(f"python {sys.version.split()[0]} on {sys.platform}")
@@ -274,9 +302,17 @@ def main() -> int:
         ("lstm xla", "lstm", {"mode": "xla"}),
         ("mlp infer", "mlp", {"task": "infer"}),
     ]
+    if args.precisions:
+        runs = [(f"{name} {precision}", name, {"precision": precision, "measure_peak": True})
+                for name in ("mlp", "cnn")
+                for precision in ("fp32", "tf32", "bf16", "fp16")]
     for label, scenario, overrides in runs:
         run_one(f"{label} {device}", scenario, {**overrides, "device": device}, out, deadline,
                 pynvml)
+    if args.precisions:
+        say(f"== done in {time.monotonic() - t_start:.0f} s")
+        nvml.close()
+        return 0
     with TensorFlowHidden():
         run_one(f"mlp-no-tf eager {device}, TensorFlow made unavailable", "mlp",
                 {"device": device}, out, deadline, pynvml)
