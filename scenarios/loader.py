@@ -432,4 +432,8 @@ def find(name: str, scenarios: list[Scenario]) -> Scenario:
         if s.name == name:
             return s
     known = ", ".join(s.name for s in scenarios)
-    raise ScenarioError(f"unknown scenario {name!r}; known: {known}", field="--scenario")
+    hint = ""
+    if name.endswith(".toml") or os.sep in name:  # a path where a name was expected
+        hint = "; to load a file, give it with --scenario-file PATH"
+    raise ScenarioError(f"unknown scenario {shown(name)}; known: {known}{hint}",
+                        field="--scenario")

@@ -61,3 +61,16 @@ def test_the_entry_point_starts_the_program_with_it_off():
                          cwd=ROOT, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "off"
+
+
+def test_the_heap_is_frozen_once_so_a_finished_runs_cycles_stay_collectable(collector_off,
+                                                                            monkeypatch):
+    import tui.app as app_module
+
+    monkeypatch.setattr(app_module, "_heap_frozen", False)
+    frozen = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(1))
+    app_module.freeze_heap()
+    gc.disable()
+    app_module.freeze_heap()  # a second run's start
+    assert frozen == [1] and gc.isenabled()

@@ -73,12 +73,20 @@ def ensure_resource_tracker() -> None:
 SNAPSHOT_SETTLE_S = 0.3  # after the final figures are drawn, before the screenshot
 
 
+_heap_frozen = False
+
+
 def freeze_heap() -> None:
-    """Everything loaded so far lives as long as the process: keep it out of the cyclic
+    """Everything loaded at start-up lives as long as the process: keep it out of the cyclic
     garbage collector's full passes, which otherwise scan it again every time (a pause keys
-    feel). Then the collector is on: tui.entry starts the program with it off."""
-    gc.collect()
-    gc.freeze()
+    feel). Once per process: a later freeze would also pin a finished run's objects, whose
+    cycles the collector could then never free. Then the collector is on: tui.entry starts
+    the program with it off."""
+    global _heap_frozen
+    if not _heap_frozen:
+        _heap_frozen = True
+        gc.collect()
+        gc.freeze()
     gc.enable()
 
 
